@@ -1,0 +1,65 @@
+"""The ``crpse`` command line: a thin dispatcher over sub-command modules.
+
+Each sub-command lives in ``crpse.commands.<name>`` and exposes two functions:
+``register(subparsers) -> argparse.ArgumentParser`` and ``run(args) -> int``.
+Modules are imported lazily, so ``crpse enhance`` never imports Lightning and
+``crpse --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from crpse import __version__
+
+#: sub-command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "enhance": ("crpse.commands.enhance", "enhance WAV/FLAC/OGG/MP3 files or folders"),
+    "evaluate": ("crpse.commands.evaluate", "score enhanced files against clean references"),
+    "info": ("crpse.commands.info", "print a model's configuration"),
+    "train": ("crpse.commands.train", "train DSM, CRP or predictive models (needs crpse[train])"),
+    "data": ("crpse.commands.data", "make a paired training corpus offline"),
+}
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser. Only the sub-command named in ``argv`` is imported."""
+    parser = argparse.ArgumentParser(
+        prog="crpse",
+        description="Single- and few-step diffusion speech enhancement (CRP).",
+    )
+    parser.add_argument("--version", action="version", version=f"crpse {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = next((a for a in (argv or []) if a in COMMANDS), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        if wanted is None or name == wanted:
+            module = importlib.import_module(module_name)
+            sp = module.register(sub)
+            sp.set_defaults(_run=module.run)
+        else:
+            sub.add_parser(name, help=help_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``crpse`` console script. Returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s: %(message)s",
+    )
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
