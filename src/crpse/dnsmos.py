@@ -6,7 +6,7 @@ pull in librosa. The pre-processing reproduces speechmos / Microsoft's ``dnsmos_
 so the scores equal ``speechmos.dnsmos.run(path, 16000)`` up to float32 rounding:
 
 * audio is mixed to mono, resampled to 16 kHz with soxr (as ``librosa.load(sr=16000)`` does) and kept
-  as float32 in [-1, 1];
+  as float32 (full scale = 1);
 * a clip shorter than 9.01 s is repeated (doubled) until it is long enough; longer clips are scored on
   9.01-s windows with a 1-s hop and the scores averaged (windows that come out one sample short because
   of the reference's float rounding are skipped, like the reference does);
@@ -225,19 +225,15 @@ class DNSMOS:
             import soxr
 
             audio = soxr.resample(audio, sample_rate, DNSMOS_SAMPLE_RATE)
-        peak = float(np.max(np.abs(audio)))
-        if peak > 1.0:
-            raise ValueError(
-                f"DNSMOS expects samples in [-1, 1]; the peak is {peak:.3f}. Scale the audio (e.g. "
-                "audio / peak) or clip it before scoring."
-            )
         return audio
 
     def __call__(self, audio: Any, sample_rate: int) -> dict[str, float]:
         """Score one clip.
 
         Args:
-            audio: float samples ``[L]`` or ``[C, L]`` (channels are averaged) in [-1, 1].
+            audio: float samples ``[L]`` or ``[C, L]`` (channels are averaged), full scale = 1. Louder
+                float audio is scored as it is, like speechmos does for files (its array input rejects
+                peaks above 1).
             sample_rate: rate of ``audio`` in Hz (resampled to 16 kHz with soxr if different).
 
         Returns:
