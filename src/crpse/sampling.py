@@ -61,7 +61,8 @@ class NoiseSource:
 
 
 def _require_score_model(model: Model, sampler: str) -> ScoreModel:
-    if not isinstance(model, ScoreModel):
+    # duck-typed: anything with an SDE and the model(x_t, y, t) call works (e.g. analytic scores in tests)
+    if isinstance(model, PredictiveModel) or not hasattr(model, "sde"):
         raise ValueError(f"the {sampler} sampler needs a score model, got {type(model).__name__}")
     return model
 

@@ -159,7 +159,8 @@ class SpecTransform:
         if mode == "reflect":
             if pad >= frames:
                 raise ValueError(f"reflect padding of {pad} frames needs more than {frames} frames")
-            real = F.pad(torch.view_as_real(spec).movedim(-1, 1).flatten(1, 2), (0, pad), mode="reflect")
-            b, _, f, t = real.shape
-            return torch.view_as_complex(real.view(b, -1, 2, f, t).movedim(2, -1).contiguous())
+            parts = torch.view_as_real(spec).movedim(-1, 2)  # [B, C, 2, F, T]
+            padded = F.pad(parts.reshape(-1, *parts.shape[-2:]), (0, pad), mode="reflect")
+            padded = padded.reshape(*parts.shape[:-1], frames + pad)
+            return torch.view_as_complex(padded.movedim(2, -1).contiguous())
         raise ValueError(f"mode must be 'zero' or 'reflect', got {mode!r}")

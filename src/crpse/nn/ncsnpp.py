@@ -62,6 +62,7 @@ class NCSNppConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "ch_mult", tuple(int(m) for m in self.ch_mult))
         object.__setattr__(self, "attn_resolutions", tuple(int(r) for r in self.attn_resolutions))
+        object.__setattr__(self, "fir_kernel", _FIR_TAPS)  # the reference ignores it too ('song' is overwritten)
         unsupported = {
             "resblock_type": (self.resblock_type, ("biggan",)),
             "embedding_type": (self.embedding_type, ("fourier",)),
@@ -81,9 +82,7 @@ class NCSNppConfig:
             raise ValueError("ch_mult must be non-empty and num_res_blocks >= 1")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["fir_kernel"] = list(_FIR_TAPS)
-        return d
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], strict: bool = True) -> NCSNppConfig:

@@ -1,0 +1,54 @@
+"""Shared fixtures: golden reference vectors, tiny models, analytic score models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from crpse.sde import BBED, OUVE
+from crpse.score_model import InferenceSettings
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+GOLDEN_DIR = Path(os.environ.get("CRPSE_GOLDEN_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "golden"))
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> Path:
+    if not (GOLDEN_DIR / "public.pt").is_file():
+        pytest.skip(f"golden vectors not found in {GOLDEN_DIR} (set CRPSE_GOLDEN_DIR)")
+    return GOLDEN_DIR
+
+
+@pytest.fixture(scope="session")
+def golden(golden_dir: Path) -> dict:
+    return torch.load(golden_dir / "public.pt")
+
+
+class OracleScore:
+    """Exact score of the SDE marginal around a known clean spectrogram x0 (a point-mass data distribution).
+
+    ``s(x_t, y, t) = -(x_t - mean(x0, t, y)) / std(t)**2``. Counts its calls and the calls made with grad enabled.
+    """
+
+    def __init__(self, sde: BBED | OUVE, x0: torch.Tensor, inference: InferenceSettings | None = None) -> None:
+        self.sde, self.x0 = sde, x0
+        self.inference = inference or InferenceSettings()
+        self.calls = 0
+
+    def __call__(self, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        std = self.sde.std(t).reshape(-1, 1, 1, 1)
+        return -(x_t - self.sde.mean(self.x0, t, y)) / std**2
+
+
+@pytest.fixture
+def oracle_factory():
+    return OracleScore
+
+
+def complex_randn(*shape: int, seed: int = 0, dtype: torch.dtype = torch.complex64) -> torch.Tensor:
+    return torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
