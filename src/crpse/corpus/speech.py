@@ -1,0 +1,207 @@
+"""Clean utterances of 2-8 s: real Asterisk prompts or TTS sentences, trimmed and concatenated.
+
+A :class:`Speaker` is either a real talker (a folder of Asterisk prompts) or a TTS voice. The
+functions here turn a speaker plus a seeded ``numpy.random.Generator`` into a dry clean utterance
+``[L]`` (16 kHz, float64) and a description of what it is made of, for the manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from crpse.corpus import sources, tts
+from crpse.corpus.activity import active_regions, fade_out, trim
+from crpse.corpus.sources import SAMPLE_RATE, SourcePaths
+
+#: Asterisk prompts that are tones rather than speech.
+NON_SPEECH_PROMPTS = frozenset({"beep", "beeperr", "ascending-2tone", "descending-2tone", "confbridge-join",
+                                "confbridge-leave"})
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """A talker of the corpus.
+
+    Attributes:
+        speaker_id: Unique name, e.g. ``"asterisk-en:en_US_f_Allison"`` or ``"espeak-ng:en-gb+m3"``.
+        source: The source it comes from (a key of :data:`crpse.corpus.sources.SOURCE_SPECS`).
+        person: Identity used for disjoint splits (the es and en Asterisk prompts share one person).
+        real: True for recorded human speech.
+        voice: The prompt folder (real speech) or the TTS engine's voice argument.
+    """
+
+    speaker_id: str
+    source: str
+    person: str
+    real: bool
+    voice: str
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A dry clean utterance and what it was made of.
+
+    Attributes:
+        audio: Speech ``[L]`` at 16 kHz, float64, peak-normalised to 0.5.
+        parts: Prompt files (relative to the speaker folder) or sentences, in order.
+        settings: Rendering settings (TTS prosody) as ``key=value`` text, empty for real speech.
+    """
+
+    audio: np.ndarray
+    parts: tuple[str, ...]
+    settings: str
+
+
+def list_speakers(source: str, paths: SourcePaths) -> list[Speaker]:
+    """List the speakers one installed speech source provides.
+
+    Args:
+        source: ``"asterisk-en"``, ``"asterisk-es"``, ``"asterisk-fr"``, ``"espeak-ng"``, ``"flite"``,
+            ``"festival"`` or ``"piper"``.
+        paths: Where the packaged files are.
+
+    Returns:
+        The speakers, in a fixed order.
+    """
+    if source in sources.ASTERISK_VOICES:
+        folder = sources.asterisk_folder(source, paths)
+        if folder is None:
+            return []
+        return [Speaker(f"{source}:{folder.name}", source, sources.ASTERISK_VOICES[source][1], True, str(folder))]
+    return [Speaker(f"{v.engine}:{v.voice if v.engine != 'piper' else Path(v.voice).stem}", source, v.person,
+                    False, v.voice) for v in tts.list_voices(source)]
+
+
+@lru_cache(maxsize=4096)
+def prompt_units(path: Path, max_seconds: float) -> tuple[np.ndarray, ...]:
+    """Cut one Asterisk prompt into phrases no longer than ``max_seconds``.
+
+    Short prompts stay whole; long ones (some last over a minute) are split at pauses and the
+    consecutive phrases regrouped up to ``max_seconds``. A phrase that is longer on its own is
+    cut there with a 20 ms fade.
+
+    Returns:
+        Phrases ``[L_i]`` at 16 kHz (cached; do not modify).
+    """
+    audio = sources.decode_g722(path)
+    units: list[np.ndarray] = []
+    start = end = None
+    for a, b in active_regions(audio):
+        if start is not None and (b - start) / SAMPLE_RATE <= max_seconds:
+            end = b
+            continue
+        if start is not None:
+            units.append(audio[start:end])
+        start, end = a, b
+    if start is not None:
+        units.append(audio[start:end])
+    limit = int(max_seconds * SAMPLE_RATE)
+    units = [u if len(u) <= limit else fade_out(u[:limit]) for u in units]
+    for unit in units:
+        unit.setflags(write=False)
+    return tuple(units)
+
+
+@lru_cache(maxsize=8)
+def speaker_prompts(folder: str) -> tuple[Path, ...]:
+    """The speech prompts of an Asterisk speaker folder (tones excluded)."""
+    return tuple(p for p in sources.asterisk_prompts(Path(folder)) if p.stem not in NON_SPEECH_PROMPTS)
+
+
+def assemble(next_piece: Callable[[np.random.Generator], tuple[np.ndarray, str]], rng: np.random.Generator,
+             target_seconds: float, max_seconds: float, gap_range: tuple[float, float] = (0.1, 0.4),
+             max_tries: int = 12) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Concatenate pieces with short silences until ``target_seconds`` is reached.
+
+    A piece that would push the total past ``max_seconds`` is skipped (up to ``max_tries`` times);
+    a first piece longer than ``max_seconds`` is cut with a fade.
+
+    Args:
+        next_piece: Draws one piece ``([L], label)`` using the generator it is given.
+        rng: The file's generator.
+        target_seconds: Length to reach.
+        max_seconds: Hard upper bound on the result.
+        gap_range: Silence between pieces, seconds.
+        max_tries: How many too-long pieces to skip before giving up on reaching the target.
+
+    Returns:
+        ``(audio [L], labels)``.
+    """
+    pieces: list[np.ndarray] = []
+    labels: list[str] = []
+    total = 0
+    target, limit = int(target_seconds * SAMPLE_RATE), int(max_seconds * SAMPLE_RATE)
+    tries = 0
+    while total < target and tries < max_tries:
+        piece, label = next_piece(rng)
+        if len(piece) == 0:
+            tries += 1
+            continue
+        gap = int(rng.uniform(*gap_range) * SAMPLE_RATE) if pieces else 0
+        if pieces and total + gap + len(piece) > limit:
+            tries += 1
+            continue
+        if not pieces and len(piece) > limit:
+            piece = fade_out(piece[:limit])
+        if gap:
+            pieces.append(np.zeros(gap))
+        pieces.append(np.asarray(piece, dtype=np.float64))
+        labels.append(label)
+        total += gap + len(piece)
+    audio = np.concatenate(pieces) if pieces else np.zeros(0)
+    return audio, tuple(labels)
+
+
+def render_utterance(speaker: Speaker, rng: np.random.Generator, target_seconds: float, max_seconds: float,
+                     sentences: Sequence[str]) -> Utterance:
+    """Make one dry clean utterance of ``speaker``.
+
+    Args:
+        speaker: A real or TTS speaker.
+        rng: The file's generator (all random choices come from it).
+        target_seconds: Speech length to reach (pieces are whole prompts/sentences, so it may end shorter
+            when nothing fits, or longer up to ``max_seconds``).
+        max_seconds: Upper bound.
+        sentences: Text the TTS voices may speak (ignored for real speech).
+
+    Returns:
+        The utterance, peak-normalised to 0.5.
+    """
+    if speaker.real:
+        folder = Path(speaker.voice)
+        prompts = speaker_prompts(speaker.voice)
+        if not prompts:
+            raise ValueError(f"speaker {speaker.speaker_id} has no speech prompts in {folder}")
+
+        def next_piece(generator: np.random.Generator) -> tuple[np.ndarray, str]:
+            path = prompts[int(generator.integers(len(prompts)))]
+            units = prompt_units(path, max_seconds)
+            if not units:
+                return np.zeros(0), ""
+            k = int(generator.integers(len(units)))
+            label = path.relative_to(folder).as_posix() + (f"#{k}" if len(units) > 1 else "")
+            return units[k], label
+
+        audio, parts = assemble(next_piece, rng, target_seconds, max_seconds)
+        settings = ""
+    else:
+        if not sentences:
+            raise ValueError("TTS speakers need at least one sentence")
+        voice = tts.TTSVoice(speaker.source, speaker.voice, speaker.person)
+        prosody = tts.draw_prosody(speaker.source, rng)
+
+        def next_piece(generator: np.random.Generator) -> tuple[np.ndarray, str]:
+            text = sentences[int(generator.integers(len(sentences)))]
+            return trim(tts.synthesize(voice, text, prosody)), text
+
+        audio, parts = assemble(next_piece, rng, target_seconds, max_seconds, gap_range=(0.15, 0.45), max_tries=3)
+        settings = " ".join(f"{k}={v}" for k, v in prosody.items())
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak <= 0:
+        raise ValueError(f"speaker {speaker.speaker_id} produced silence; check that its source works")
+    return Utterance(audio * (0.5 / peak), parts, settings)
