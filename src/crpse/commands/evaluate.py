@@ -37,18 +37,22 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "evaluate",
         help="score enhanced files against clean references",
         description=_DESCRIPTION,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--clean", required=True, type=Path, metavar="DIR", help="clean reference files")
     parser.add_argument("--enhanced", required=True, type=Path, metavar="DIR", help="files to score")
     parser.add_argument("--noisy", type=Path, metavar="DIR", help="noisy inputs (adds SI-SIR and SI-SAR)")
     parser.add_argument(
         "-o", "--output", type=Path, default=Path("results.csv"), metavar="CSV",
-        help="per-file results; the summary goes to <stem>_summary.csv and <stem>_summary.md",
+        help="per-file results (default: results.csv); the summary goes to <stem>_summary.csv and .md",
     )
     parser.add_argument("--plots", type=Path, metavar="DIR", help="write spectrogram and histogram PNGs here")
-    parser.add_argument("--plot-files", type=int, default=4, metavar="K", help="files to draw spectrograms of")
-    parser.add_argument("--jobs", type=int, default=default_jobs(), metavar="N", help="worker processes")
+    parser.add_argument(
+        "--plot-files", type=int, default=4, metavar="K", help="files to draw spectrograms of (default: 4)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=default_jobs(), metavar="N",
+        help=f"worker processes (default: min(4, CPU count) = {default_jobs()})",
+    )
     parser.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS")
     return parser
 
@@ -71,12 +75,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     for kind, names in match.missing.items():
-        print(f"warning: {len(names)} file(s) have no {kind} counterpart and are skipped: {_list_names(names)}",
-              file=sys.stderr)
+        print(
+            f"warning: {len(names)} file(s) have no {kind} counterpart and are skipped: {_list_names(names)}",
+            file=sys.stderr,
+        )
     if not match.pairs:
         folders = ", ".join(str(d) for d in (args.clean, args.enhanced, args.noisy) if d is not None)
-        print(f"error: no file name occurs in all of {folders} (paired by relative path without extension)",
-              file=sys.stderr)
+        print(
+            f"error: no file name occurs in all of {folders} (paired by relative path without extension)",
+            file=sys.stderr,
+        )
         return 1
 
     use_dnsmos = not args.no_dnsmos
@@ -90,10 +98,15 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    with tqdm(total=len(match.pairs), desc="evaluate", unit="file", file=sys.stderr,
-              disable=not sys.stderr.isatty()) as bar:
-        rows = evaluation.evaluate_pairs(match.pairs, jobs=args.jobs, dnsmos=use_dnsmos,
-                                         progress=lambda _row: bar.update())
+    bar = tqdm(total=len(match.pairs), desc="evaluate", unit="file", disable=not sys.stderr.isatty())
+    try:
+        with bar:
+            rows = evaluation.evaluate_pairs(
+                match.pairs, jobs=args.jobs, dnsmos=use_dnsmos, progress=lambda _row: bar.update()
+            )
+    except (ValueError, RuntimeError, OSError) as error:  # unreadable or empty audio files
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
     summary = evaluation.summarize(rows)
     csv_path = evaluation.write_csv(rows, args.output)
@@ -120,5 +133,6 @@ def _write_plots(directory: Path, pairs: list[Any], rows: list[dict[str, Any]]) 
         path = directory / f"spec_{plots.safe_file_name(pair.name)}.png"
         written.append(plots.spectrogram_comparison(signals, rate, path, title=pair.name))
     labels = {column: label for column, (label, _) in METRICS.items()}
+    labels.update({column: f"{labels[column]} (dB)" for column in labels if column.startswith("si_")})
     written += plots.metric_histograms(rows, directory, labels=labels)
     print(f"plots: {len(written)} PNG file(s) in {directory}")
