@@ -1,0 +1,437 @@
+"""Audio files for enhancement: discovery, validated streaming reads, resampling and atomic writes.
+
+Everything here works on ``float32`` numpy blocks shaped ``[C, n]`` (channels first) and never holds more than one
+block of a file in memory, so arbitrarily long files can be processed in bounded memory. Supported containers are
+the ones libsndfile (through ``soundfile``) reads and writes: WAV, FLAC, OGG (Vorbis/Opus) and MP3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import struct
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+logger = logging.getLogger(__name__)
+
+#: file suffix (lower case) -> soundfile container name
+AUDIO_SUFFIXES: dict[str, str] = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
+
+#: ``--format`` choice -> (container, suffix)
+OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
+    "wav": ("WAV", ".wav"),
+    "flac": ("FLAC", ".flac"),
+    "ogg": ("OGG", ".ogg"),
+    "mp3": ("MP3", ".mp3"),
+}
+
+#: frames per streaming block when reading files
+BLOCK_FRAMES = 65536
+
+#: subtype used when the input's subtype cannot be stored in the output container
+_FALLBACK_SUBTYPE = {"WAV": "PCM_16", "FLAC": "PCM_24", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}
+_FLOAT_FALLBACK = {"WAV": "FLOAT", "FLAC": "PCM_24"}
+
+
+class AudioFileError(ValueError):
+    """An input file cannot be enhanced (unreadable, truncated, empty, non-finite samples, ...).
+
+    The message is the reason only; callers prefix it with the path.
+    """
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the header of an audio file says.
+
+    Attributes:
+        sample_rate: samples per second.
+        channels: number of channels C.
+        frames: number of frames (samples per channel) the header declares.
+        format: soundfile container name (``WAV``, ``FLAC``, ``OGG``, ``MP3``, ...).
+        subtype: soundfile subtype (``PCM_16``, ``PCM_24``, ``FLOAT``, ``VORBIS``, ...).
+    """
+
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+
+@dataclass(frozen=True)
+class AudioScan:
+    """The result of a full validating pass over a file (see :func:`scan_audio`).
+
+    Attributes:
+        info: the header information.
+        frames: frames actually decoded (the truth for the output length).
+        peak: ``max |y|`` over all channels and frames.
+    """
+
+    info: AudioInfo
+    frames: int
+    peak: float
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """An audio file found by :func:`find_audio_files`.
+
+    Attributes:
+        path: the file.
+        relative: where its output goes, relative to the output folder (keeps the input folder layout).
+    """
+
+    path: Path
+    relative: Path
+
+
+def _reason(error: BaseException) -> str:
+    """A short, single-line description of a soundfile / OS error."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    # soundfile prefixes "Error opening 'PATH': "; the caller already prints the path.
+    if text.startswith("Error opening") and "': " in text:
+        text = text.split("': ", 1)[1]
+    return text
+
+
+def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Read the header of an audio file.
+
+    Raises:
+        AudioFileError: when the file does not exist, is not readable audio, or has no frames.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioFileError("no such file" if not path.exists() else "not a regular file")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        reason = _reason(error)
+        if path.stat().st_size == 0:
+            reason = "empty file (0 bytes)"
+        elif "not recognised" in reason.lower() or "unknown format" in reason.lower():
+            reason = f"not a readable audio file ({reason.rstrip('.')}); supported: WAV, FLAC, OGG, MP3"
+        raise AudioFileError(reason) from error
+    if info.frames <= 0:
+        raise AudioFileError("empty audio (0 frames)")
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise AudioFileError(f"invalid header (sample rate {info.samplerate}, {info.channels} channels)")
+    return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
+
+
+def _wav_truncation(path: Path) -> str | None:
+    """Return a reason if a RIFF/WAVE file declares more sample bytes than it holds, else ``None``.
+
+    libsndfile silently shortens such files; a truncated copy is better reported than half-enhanced.
+    Streaming writers that leave a placeholder size (0 or 0xFFFFFFFF) are not flagged.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            header = handle.read(12)
+            if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+                return None
+            offset = 12
+            while offset + 8 <= size:
+                handle.seek(offset)
+                chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
+                if chunk_id == b"data":
+                    if chunk_size in (0, 0xFFFFFFFF) or chunk_size >= 0xFFFFFF00:
+                        return None
+                    present = size - offset - 8
+                    if chunk_size > present:
+                        return (
+                            f"truncated file: the header declares {chunk_size} bytes of samples but only {present} "
+                            "are present; re-export or repair the file"
+                        )
+                    return None
+                offset += 8 + chunk_size + (chunk_size & 1)
+    except OSError:
+        return None
+    return None
+
+
+def scan_audio(path: str | os.PathLike[str], block_frames: int = BLOCK_FRAMES) -> AudioScan:
+    """Validate a file with one streaming pass: decodable to the end, not empty, all samples finite.
+
+    Args:
+        path: the audio file.
+        block_frames: frames per read.
+
+    Returns:
+        The header, the number of decoded frames and the peak ``max |y|``.
+
+    Raises:
+        AudioFileError: unreadable, truncated, empty, or containing NaN/Inf samples.
+    """
+    path = Path(path)
+    info = audio_info(path)
+    if info.format in ("WAV", "WAVEX"):
+        reason = _wav_truncation(path)
+        if reason:
+            raise AudioFileError(reason)
+    frames = 0
+    peak = 0.0
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            for block in handle.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
+                finite = np.isfinite(block)
+                if not finite.all():
+                    first = frames + int(np.argmin(finite.all(axis=1)))
+                    raise AudioFileError(
+                        f"non-finite (NaN/Inf) samples, the first at frame {first}; the file is corrupt or was "
+                        "written from a failed computation"
+                    )
+                if block.size:
+                    peak = max(peak, float(np.abs(block).max()))
+                frames += block.shape[0]
+    except AudioFileError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        raise AudioFileError(f"cannot decode the file after frame {frames}: {_reason(error)}") from error
+    if frames == 0:
+        raise AudioFileError("empty audio (0 frames)")
+    if info.format not in ("MP3", "OGG") and frames < info.frames:
+        raise AudioFileError(f"truncated file: the header declares {info.frames} frames, only {frames} decode")
+    return AudioScan(info=info, frames=frames, peak=peak)
+
+
+def iter_blocks(path: str | os.PathLike[str], block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+    """Stream a file as ``float32`` blocks ``[C, n]`` (``n <= block_frames``; the last one may be shorter).
+
+    Raises:
+        AudioFileError: when decoding fails midway.
+    """
+    frames = 0
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            for block in handle.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
+                frames += block.shape[0]
+                yield np.ascontiguousarray(block.T)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioFileError(f"cannot decode the file after frame {frames}: {_reason(error)}") from error
+
+
+def find_audio_files(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[InputFile], list[tuple[Path, str]]]:
+    """Expand files and folders (recursively) into the audio files to enhance.
+
+    A file given directly keeps only its name (``OUTDIR/name``); files found in a folder keep their path relative
+    to that folder. Inside folders, hidden files and folders (names starting with ``.``) and files whose suffix is
+    not one of :data:`AUDIO_SUFFIXES` are skipped; a file named explicitly is always taken (and reported later if
+    it is not readable audio). A file reached twice is listed once.
+
+    Args:
+        inputs: files and folders.
+
+    Returns:
+        ``(files, problems)``: the files in a deterministic order (inputs in the given order, folder contents
+        sorted), and ``(path, reason)`` for inputs that do not exist.
+    """
+    files: list[InputFile] = []
+    problems: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, relative: Path) -> None:
+        source = path.resolve()
+        if source not in seen:
+            seen.add(source)
+            files.append(InputFile(path=path, relative=relative))
+
+    for item in inputs:
+        root = Path(item)
+        if root.is_dir():
+            found = []
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in filenames:
+                    if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES:
+                        found.append(Path(dirpath) / name)
+            for path in sorted(found):
+                add(path, path.relative_to(root))
+        elif root.exists():
+            add(root, Path(root.name))
+        else:
+            problems.append((root, "no such file or folder"))
+    return files, problems
+
+
+def output_format(info: AudioInfo, source: Path, override: str | None = None) -> tuple[str, str, str]:
+    """Choose the container, subtype and suffix of an output file.
+
+    Without ``override`` the input's container and subtype are kept (``PCM_16`` stays ``PCM_16``, ...). With
+    ``override`` (``wav``/``flac``/``ogg``/``mp3``) the input's subtype is kept when the new container supports
+    it, else a sensible default is used (float input -> ``FLOAT`` WAV or 24-bit FLAC; otherwise ``PCM_16`` WAV,
+    ``PCM_24`` FLAC, Vorbis, MP3 layer III).
+
+    Returns:
+        ``(format, subtype, suffix)``; ``suffix`` is the input's suffix unless the container changed.
+    """
+    if override is None:
+        container = info.format
+        suffix = source.suffix
+    else:
+        key = override.lower().lstrip(".")
+        if key not in OUTPUT_FORMATS:
+            raise ValueError(f"unknown output format {override!r}; choose one of {sorted(OUTPUT_FORMATS)}")
+        container, suffix = OUTPUT_FORMATS[key]
+        if container == info.format:
+            suffix = source.suffix
+    subtype = info.subtype
+    if not sf.check_format(container, subtype):
+        if subtype in ("FLOAT", "DOUBLE") and container in _FLOAT_FALLBACK:
+            subtype = _FLOAT_FALLBACK[container]
+        else:
+            subtype = _FALLBACK_SUBTYPE.get(container) or sf.default_subtype(container)
+    return container, subtype, suffix
+
+
+def is_integer_subtype(subtype: str) -> bool:
+    """Whether samples of ``subtype`` are stored as clipped fixed-point values (PCM, lossy codecs)."""
+    return subtype not in ("FLOAT", "DOUBLE")
+
+
+class AtomicAudioWriter:
+    """Write an audio file block by block under a temporary hidden name and rename it into place on success.
+
+    The temporary file (``.NAME.tmp-XXXX`` next to the destination) is removed if anything fails, so a partial
+    output never appears under the final name. Samples of integer/lossy subtypes are clipped to ``[-1, 1]``
+    (libsndfile would otherwise wrap around); the number of clipped samples is available as ``clipped``.
+
+    Example::
+
+        with AtomicAudioWriter(out, 16000, 1, "WAV", "PCM_16") as writer:
+            writer.write(block)      # [C, n] float
+    """
+
+    def __init__(
+        self,
+        destination: str | os.PathLike[str],
+        sample_rate: int,
+        channels: int,
+        format: str,
+        subtype: str,
+    ) -> None:
+        self.destination = Path(destination)
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.format = format
+        self.subtype = subtype
+        self.clipped = 0
+        self.frames = 0
+        self._clip = is_integer_subtype(subtype)
+        self._handle: sf.SoundFile | None = None
+        self._temp: Path | None = None
+
+    def __enter__(self) -> AtomicAudioWriter:
+        self.destination.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{self.destination.name}.tmp-", dir=self.destination.parent)
+        os.close(fd)
+        self._temp = Path(temp)
+        try:
+            self._handle = sf.SoundFile(
+                temp,
+                mode="w",
+                samplerate=self.sample_rate,
+                channels=self.channels,
+                format=self.format,
+                subtype=self.subtype,
+            )
+        except BaseException:
+            self._discard()
+            raise
+        return self
+
+    def write(self, block: np.ndarray) -> None:
+        """Append ``block`` (``[C, n]`` float) to the file."""
+        if self._handle is None:
+            raise RuntimeError("AtomicAudioWriter.write called outside its `with` block")
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"expected a block [{self.channels}, n], got shape {block.shape}")
+        data = np.ascontiguousarray(block.T, dtype=np.float32)
+        if self._clip:
+            over = np.abs(data) > 1.0
+            if over.any():
+                self.clipped += int(over.sum())
+                np.clip(data, -1.0, 1.0, out=data)
+        self._handle.write(data)
+        self.frames += data.shape[0]
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        handle, self._handle = self._handle, None
+        if exc_type is not None:
+            with contextlib.suppress(Exception):
+                if handle is not None:
+                    handle.close()
+            self._discard()
+            return
+        try:
+            if handle is not None:
+                handle.close()
+            assert self._temp is not None
+            os.chmod(self._temp, 0o666 & ~_umask())
+            os.replace(self._temp, self.destination)
+            self._temp = None
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        if self._temp is not None:
+            with contextlib.suppress(OSError):
+                self._temp.unlink()
+            self._temp = None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Resample ``[C, L]`` (or ``[L]``) float audio with soxr (very high quality). Identity if the rates match."""
+    if rate_in == rate_out:
+        return audio
+    import soxr
+
+    if audio.ndim == 1:
+        return soxr.resample(audio, rate_in, rate_out, quality="VHQ")
+    return np.ascontiguousarray(soxr.resample(audio.T, rate_in, rate_out, quality="VHQ").T)
+
+
+class StreamResampler:
+    """Block-by-block soxr resampling (VHQ) of ``[C, n]`` float32 blocks; the identity when the rates match.
+
+    The concatenated output equals :func:`resample` of the whole signal, whatever the block sizes, and has
+    ``round(L * rate_out / rate_in)`` frames once :meth:`flush` has been called.
+    """
+
+    def __init__(self, rate_in: int, rate_out: int, channels: int) -> None:
+        self.rate_in = rate_in
+        self.rate_out = rate_out
+        self.channels = channels
+        self._stream = None
+        if rate_in != rate_out:
+            import soxr
+
+            self._stream = soxr.ResampleStream(rate_in, rate_out, channels, dtype="float32", quality="VHQ")
+
+    def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        """Resample the next block ``[C, n]``; ``last=True`` flushes the filter tail."""
+        if self._stream is None:
+            return block
+        out = self._stream.resample_chunk(np.ascontiguousarray(block.T, dtype=np.float32), last=last)
+        return np.ascontiguousarray(out.reshape(-1, self.channels).T)
+
+    def flush(self) -> np.ndarray:
+        """The remaining output ``[C, m]`` after the last input block."""
+        return self(np.zeros((self.channels, 0), dtype=np.float32), last=True)

@@ -1,0 +1,203 @@
+"""``crpse enhance``: enhance audio files and folders.
+
+Example::
+
+    crpse enhance noisy/ talk.mp3 -o enhanced/ --model crp.ckpt --device cuda
+
+``noisy/a/b.wav`` becomes ``enhanced/a/b.wav`` and ``talk.mp3`` becomes ``enhanced/talk.mp3``, each with the
+input's sample rate, channel count, length and (WAV/FLAC) sample format. Bad inputs are reported one line each
+(``crpse: error: PATH: reason``) and skipped; the exit status is 1 when any file failed, 2 for invalid options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from crpse.chunking import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW
+
+_DESCRIPTION = """\
+Enhance WAV/FLAC/OGG/MP3 files, or folders of them (searched recursively; the folder layout is kept under
+OUTDIR). Any sample rate and channel count: audio is resampled to the model's rate (soxr, very high quality)
+and back, and every channel is enhanced. Long files are enhanced in overlapping, cross-faded windows, so memory
+does not grow with length. Outputs keep the input's rate, channels, length and WAV/FLAC sample format, and
+appear only when complete. The same --seed gives byte-identical files (with the same --batch-size and device).
+Sampler settings default to the ones stored in the model."""
+
+_DEFAULT_SEED = 0  # == crpse.enhancer.DEFAULT_SEED (not imported here: it would import torch for --help)
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``enhance`` sub-command to ``subparsers`` and return its parser."""
+    parser = subparsers.add_parser(
+        "enhance",
+        help="enhance WAV/FLAC/OGG/MP3 files or folders",
+        description=_DESCRIPTION,
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="audio files and/or folders")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
+    parser.add_argument(
+        "--model", type=Path, metavar="PATH",
+        help="crpse or reference sgmse/sgmse_crp checkpoint (default: the bundled model, if installed)",
+    )
+    sampling = parser.add_argument_group("sampler (defaults: the model's own settings)")
+    sampling.add_argument("--sampler", choices=("reverse", "pc", "ode"), help="reverse = CRP Euler-Maruyama")
+    sampling.add_argument("--steps", type=_positive_int, metavar="N", help="reverse steps (network calls)")
+    sampling.add_argument("--t-start", type=float, metavar="T", help="reverse starting time, e.g. 0.5")
+    sampling.add_argument("--corrector-steps", type=_non_negative_int, metavar="K", help="pc: Langevin steps")
+    sampling.add_argument("--snr", type=float, metavar="R", help="pc: corrector signal-to-noise ratio")
+    sampling.add_argument("--ode-method", choices=("euler", "heun"), help="ode: integrator")
+    sampling.add_argument(
+        "--seed", type=int, default=_DEFAULT_SEED, help=f"noise seed; the same seed gives identical output (default: {_DEFAULT_SEED})"
+    )
+    run_group = parser.add_argument_group("processing")
+    run_group.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run (default: auto = CUDA if available)")
+    run_group.add_argument(
+        "--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="B",
+        help=f"single-channel windows per network call (default: {DEFAULT_BATCH_SIZE})",
+    )
+    run_group.add_argument(
+        "--window", type=float, default=DEFAULT_WINDOW, metavar="SECONDS",
+        help=f"window length for long files, rounded up to whole network blocks; 0 = whole file at once "
+        f"(default: {DEFAULT_WINDOW:g})",
+    )
+    run_group.add_argument(
+        "--overlap", type=float, default=DEFAULT_OVERLAP, metavar="SECONDS",
+        help=f"cross-faded overlap between windows, at most half the window (default: {DEFAULT_OVERLAP:g})",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--format", choices=("wav", "flac", "ogg", "mp3"),
+        help="output container (default: the input's); the sample format is kept where the container allows",
+    )
+    output.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    output.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _error(message: str, write: Any = None) -> None:
+    line = f"crpse: error: {message}"
+    if write is not None:
+        write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr)
+
+
+def _output_path(outdir: Path, relative: Path, fmt: str | None) -> Path:
+    """``OUTDIR/relative``, with the suffix of ``--format`` when it changes the container."""
+    from crpse.audio import AUDIO_SUFFIXES, OUTPUT_FORMATS
+
+    if fmt is not None:
+        container, suffix = OUTPUT_FORMATS[fmt]
+        if AUDIO_SUFFIXES.get(relative.suffix.lower()) != container:
+            relative = relative.with_suffix(suffix)
+    return outdir / relative
+
+
+def run(args: argparse.Namespace) -> int:
+    """Enhance every input; returns 0 when all succeeded, 1 when any failed, 2 for invalid settings."""
+    from tqdm import tqdm
+
+    from crpse.audio import AudioFileError, audio_info, find_audio_files
+    from crpse.enhancer import Enhancer
+
+    files, problems = find_audio_files(args.inputs)
+    failed = 0
+    for path, reason in problems:
+        _error(f"{path}: {reason}")
+        failed += 1
+    if not files:
+        _error("no audio files found (looked for .wav, .flac, .ogg, .mp3)" if not problems else "nothing to enhance")
+        return 1
+
+    outdir: Path = args.output
+    if outdir.exists() and not outdir.is_dir():
+        _error(f"{outdir}: the output must be a folder")
+        return 2
+    try:
+        enhancer = Enhancer(
+            args.model,
+            sampler=args.sampler,
+            steps=args.steps,
+            t_start=args.t_start,
+            seed=args.seed,
+            device=args.device,
+            window=args.window or None,
+            overlap=args.overlap,
+            batch_size=args.batch_size,
+            corrector_steps=args.corrector_steps,
+            snr=args.snr,
+            method=args.ode_method,
+        )
+    except (OSError, ValueError, TypeError, RuntimeError) as error:
+        message = _one_line(error)
+        if args.model is not None and str(args.model) not in message:
+            message = f"{args.model}: {message}"
+        _error(message)
+        return 2
+
+    quiet = bool(args.quiet)
+    sources = {item.path.resolve() for item in files}
+    claimed: dict[Path, Path] = {}
+    enhanced = skipped = 0
+    bar = tqdm(files, unit="file", desc="enhance", disable=True if quiet else None, dynamic_ncols=True)
+    if not quiet:
+        bar.write(f"crpse: {enhancer.describe()}", file=sys.stderr)
+    for item in bar:
+        target = _output_path(outdir, item.relative, args.format)
+        resolved = target.resolve()
+        if resolved in sources:
+            _error(f"{item.path}: its output {target} is an input file; refusing to overwrite inputs", bar.write)
+            failed += 1
+            continue
+        if resolved in claimed:
+            _error(f"{item.path}: its output {target} is also the output of {claimed[resolved]}", bar.write)
+            failed += 1
+            continue
+        claimed[resolved] = item.path
+        if target.exists() and not args.overwrite:
+            if not quiet:
+                bar.write(f"crpse: skipping {item.path}: {target} exists (use --overwrite)", file=sys.stderr)
+            skipped += 1
+            continue
+        try:
+            with tqdm(
+                total=1, unit="window", desc=item.path.name, leave=False, position=1,
+                disable=True if quiet else None, dynamic_ncols=True,
+            ) as windows:
+                info = audio_info(item.path)
+                windows.total = enhancer.num_windows(info.frames, info.sample_rate)
+                enhancer.enhance_file(item.path, target, overwrite=True, progress=windows.update)
+            enhanced += 1
+        except (AudioFileError, OSError, ValueError, RuntimeError) as error:
+            _error(f"{item.path}: {_one_line(error)}", bar.write)
+            failed += 1
+    bar.close()
+
+    summary = f"enhanced {enhanced} file{'s' if enhanced != 1 else ''}, {failed} failed"
+    if skipped:
+        summary += f", {skipped} skipped (already exist; use --overwrite)"
+    if not quiet or failed:
+        print(f"crpse: {summary}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return " ".join(text.split())

@@ -1,0 +1,113 @@
+"""``crpse info``: describe a model checkpoint.
+
+Example::
+
+    crpse info crp.ckpt            # human-readable
+    crpse info crp.ckpt --json     # machine-readable
+
+Prints the kind and training stage, the backbone configuration, the SDE, the spectral transform, the sample rate,
+the parameter count and the sampler settings the model is meant for (what ``crpse enhance`` uses by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``info`` sub-command to ``subparsers`` and return its parser."""
+    parser = subparsers.add_parser(
+        "info",
+        help="print a model's configuration",
+        description="Print a model's kind, training stage, backbone, SDE, spectral transform, sample rate, "
+        "parameter count and intended sampler settings. Works for crpse and reference sgmse checkpoints.",
+    )
+    parser.add_argument("model", type=Path, metavar="MODEL", help="checkpoint file")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return parser
+
+
+def model_summary(model: Any) -> dict[str, Any]:
+    """Plain-data description of a loaded model (``config`` plus parameter count)."""
+    config = model.config.to_dict()
+    summary: dict[str, Any] = {
+        "kind": config["kind"],
+        "stage": config.get("stage"),
+        "sample_rate": config["sample_rate"],
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "inference": config.get("inference"),
+        "sde": config.get("sde"),
+        "transform": config.get("transform"),
+        "pad_mode": config.get("pad_mode"),
+        "backbone": config.get("backbone"),
+    }
+    if summary["kind"] != "score":
+        summary["inference"] = {"sampler": "none (predictive: one network call)"}
+    return summary
+
+
+def _format_mapping(mapping: dict[str, Any] | None) -> str:
+    if not mapping:
+        return "-"
+    return ", ".join(f"{key}={_format_value(value)}" for key, value in mapping.items())
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_format_value(v) for v in value) + ")"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def format_summary(path: Path, summary: dict[str, Any]) -> str:
+    """The human-readable text of :func:`model_summary`."""
+    inference = dict(summary.get("inference") or {})
+    if summary["kind"] == "score":
+        sampler = inference.pop("sampler", "?")
+        steps = inference.pop("steps", "?")
+        t_start = inference.pop("t_start", None)
+        t_text = "the SDE's t_max" if t_start is None else f"{t_start:g}"
+        relevant = {"pc": ("corrector_steps", "snr"), "ode": ("ode_method",)}.get(str(sampler), ())
+        extra = "".join(f", {k}={_format_value(inference[k])}" for k in relevant if k in inference)
+        intended = f"{sampler}, {steps} step(s) from t_start={t_text}{extra}"
+    else:
+        intended = "predictive: one network call, no sampler"
+    sde = dict(summary.get("sde") or {})
+    sde_name = str(sde.pop("name", "-")).upper() if sde else "-"
+    backbone = dict(summary.get("backbone") or {})
+    lines = [
+        f"model:        {path}",
+        f"kind:         {summary['kind']} (stage: {summary.get('stage') or 'unknown'})",
+        f"sample rate:  {summary['sample_rate']} Hz",
+        f"parameters:   {summary['parameters']:,} ({summary['parameters'] / 1e6:.2f} M)",
+        f"intended:     {intended}",
+        f"sde:          {sde_name}" + (f" ({_format_mapping(sde)})" if sde else ""),
+        f"transform:    {_format_mapping(summary.get('transform'))}; frame padding: {summary.get('pad_mode')}",
+        f"backbone:     {_format_mapping(backbone)}",
+    ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the model and print its description; 1 if it cannot be loaded."""
+    from crpse.checkpoint import load_model
+
+    try:
+        model = load_model(args.model)
+    except (OSError, ValueError, RuntimeError) as error:
+        message = " ".join(str(error).split())
+        if str(args.model) not in message:
+            message = f"{args.model}: {message}"
+        print(f"crpse: error: {message}", file=sys.stderr)
+        return 1
+    summary = model_summary(model)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(format_summary(args.model, summary))
+    return 0

@@ -1,0 +1,676 @@
+"""Enhance real-world audio: any sample rate, any channel count, any length, in bounded memory.
+
+Two entry points::
+
+    clean = crpse.enhance(noisy, sample_rate)            # numpy or torch, [L] or [C, L]; same type/shape back
+    enhancer = crpse.Enhancer("model.ckpt", steps=1)     # holds the model for repeated calls
+    clean = enhancer(noisy, sample_rate)
+    enhancer.enhance_file("in.flac", "out.flac")        # streams the file; keeps rate, channels and subtype
+
+The pipeline (one code path for arrays and files): the signal is resampled to the model's rate with soxr (VHQ),
+divided by its peak ``max |y|`` over the whole signal (the reference's inference normalisation), cut into
+overlapping windows (:mod:`crpse.chunking`), each channel of each window is enhanced as one batch item
+(``to_spec`` -> ``pad_frames`` -> :func:`crpse.sampling.sample` -> crop -> ``to_wave``), the windows are cross-faded,
+multiplied back by the peak and resampled to the input rate. Only about ``batch_size`` windows are in memory at
+a time, so peak memory does not grow with the length of the file.
+
+Determinism: the sampler noise is a function of ``(seed, channel, draw, STFT frame, frequency bin)`` only (a
+counter-based generator, :func:`positional_noise`), not of the batch or the windowing, so
+
+* the same seed gives the same output whatever ``batch_size`` is (up to floating-point differences between batch
+  sizes in the convolution kernels: bit-identical output needs the same batch size and device), and
+* windowed and whole-signal enhancement use the same noise at every time position; they differ only where the
+  network sees different context (the window edges, which are cross-faded).
+
+The default seed is 0, so repeated runs give identical files; ``seed=None`` draws a fresh random seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from crpse.audio import (
+    AUDIO_SUFFIXES,
+    BLOCK_FRAMES,
+    AtomicAudioWriter,
+    StreamResampler,
+    iter_blocks,
+    output_format,
+    scan_audio,
+)
+from crpse.chunking import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_OVERLAP,
+    DEFAULT_WINDOW,
+    OverlapAdd,
+    StreamingWindower,
+    Window,
+    plan_windows,
+)
+
+if TYPE_CHECKING:
+    from crpse.score_model import Model
+
+logger = logging.getLogger(__name__)
+
+#: inputs whose peak is below this are treated as silence (the normalisation would divide by ~0)
+SILENCE_PEAK = 1e-8
+#: default seed (deterministic output unless ``seed=None``)
+DEFAULT_SEED = 0
+
+#: options each sampler accepts (besides steps/t_start); ``ode_method`` is accepted as an alias of ``method``
+SAMPLER_OPTIONS = {"reverse": (), "pc": ("corrector_steps", "snr"), "ode": ("method",)}
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+Progress = Callable[[int], Any]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# device and model
+# ---------------------------------------------------------------------------------------------------------------
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without CUDA is an error."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but is not available on this machine; use device='cpu' (--device cpu)")
+    return device
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@lru_cache(maxsize=2)
+def _load_cached(path: str, mtime_ns: int, device: str) -> Model:
+    from crpse.checkpoint import load_model
+
+    return load_model(path, map_location=device).to(device).eval()
+
+
+def load_inference_model(
+    model: Model | str | os.PathLike[str] | None, device: str | torch.device | None = None
+) -> tuple[Model, torch.device]:
+    """Resolve a model argument: ``None`` (the bundled default model), a checkpoint path, or a model object.
+
+    Checkpoints are loaded with :func:`crpse.checkpoint.load_model` (crpse or reference sgmse files) and cached, so
+    repeated :func:`enhance` calls do not reload them. A model object is put in eval mode and moved to ``device``
+    when one is given (else it stays where it is).
+
+    Returns:
+        ``(model, device)``.
+    """
+    if model is None or isinstance(model, (str, os.PathLike)):
+        if model is None:
+            from crpse.assets import default_model_path
+
+            model = default_model_path()
+        path = Path(model)
+        if not path.is_file():
+            raise FileNotFoundError(f"model checkpoint {path} does not exist; pass the path of a .ckpt file")
+        resolved = resolve_device(device)
+        return _load_cached(str(path.resolve()), path.stat().st_mtime_ns, str(resolved)), resolved
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "transform"):
+        raise TypeError(
+            f"model must be None, a checkpoint path or a crpse model (ScoreModel/PredictiveModel), got {type(model)}"
+        )
+    resolved = _model_device(model) if device is None else resolve_device(device)
+    return model.to(resolved).eval(), resolved
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# counter-based noise
+# ---------------------------------------------------------------------------------------------------------------
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser on ``uint64`` arrays (wrapping arithmetic): a fast, well-mixed hash."""
+    with np.errstate(over="ignore"):
+        x = x + _GOLDEN
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def positional_noise(seed: int, channel: int, draw: int, first_frame: int, bins: int, frames: int) -> np.ndarray:
+    """Complex standard normal noise ``[bins, frames]`` (``E|z|^2 = 1``) that depends only on its arguments.
+
+    Frame ``j`` of the result is the noise of absolute STFT frame ``first_frame + j`` of the signal, so two windows
+    that cover the same frame get the same noise there, whatever the windowing or batching.
+
+    Args:
+        seed: the user's seed.
+        channel: channel index.
+        draw: which noise tensor of the sampler (0: prior, 1, 2, ...: per-step draws).
+        first_frame: absolute STFT frame index of the first column.
+        bins: number of frequency bins F.
+        frames: number of frames T.
+
+    Returns:
+        ``complex64 [bins, frames]``.
+    """
+    stream = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+    stream = _splitmix64(stream ^ np.uint64(channel & 0xFFFFFFFF))
+    stream = _splitmix64(stream ^ np.uint64(draw & 0xFFFFFFFF))
+    frame = np.arange(first_frame, first_frame + frames, dtype=np.uint64)
+    cell = frame[None, :] * np.uint64(bins) + np.arange(bins, dtype=np.uint64)[:, None]  # [F, T]
+    with np.errstate(over="ignore"):
+        counter = cell * np.uint64(2) + stream[0]
+    bits_a = _splitmix64(counter)
+    bits_b = _splitmix64(counter + np.uint64(1))
+    # uniforms in (0, 1) from the top 53 bits, then Box-Muller
+    u1 = ((bits_a >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    u2 = (bits_b >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    radius = np.sqrt(-np.log(u1))  # sqrt(-2 ln u1) / sqrt(2): variance 1/2 per part
+    angle = 2.0 * np.pi * u2
+    return (radius * np.cos(angle) + 1j * (radius * np.sin(angle))).astype(np.complex64)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FileResult:
+    """What :meth:`Enhancer.enhance_file` did.
+
+    Attributes:
+        input: the input file.
+        output: the file written.
+        sample_rate: rate of input and output.
+        channels: channel count of input and output.
+        frames: frames per channel of input and output.
+        windows: windows per channel that were enhanced.
+        clipped: output samples clipped to [-1, 1] (integer and lossy subtypes only).
+        silent: the input was silent and silence was written.
+    """
+
+    input: Path
+    output: Path
+    sample_rate: int
+    channels: int
+    frames: int
+    windows: int
+    clipped: int
+    silent: bool
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the enhancer
+# ---------------------------------------------------------------------------------------------------------------
+class Enhancer:
+    """A loaded model plus sampler and windowing settings, for enhancing many signals or files.
+
+    Args:
+        model: ``None`` (the bundled default model), a checkpoint path (crpse or reference sgmse), or a model.
+        sampler: ``reverse`` (CRP), ``pc`` or ``ode``; ``None``: the model's own (``model.inference``).
+        steps: reverse steps N; ``None``: the model's setting for its own sampler.
+        t_start: reverse starting time; ``None``: the model's setting (or the SDE's ``t_max`` for another sampler).
+        seed: noise seed; the same seed gives the same output. ``None``: a fresh random seed per instance.
+        device: ``"cpu"``, ``"cuda"``, a ``torch.device``, or ``None``/``"auto"`` (CUDA if available; for a model
+            object, where it already is).
+        window: window length in seconds for long signals (rounded up to whole 64-frame network blocks);
+            ``None`` or ``0`` enhances each signal in one piece (memory then grows with length).
+        overlap: overlap of consecutive windows in seconds (at most half the window), cross-faded.
+        batch_size: single-channel windows per network call.
+        **sampler_options: ``corrector_steps`` and ``snr`` (``pc``), ``method`` (``ode``: ``euler``/``heun``).
+
+    Raises:
+        ValueError: invalid settings (the message names the fix).
+        FileNotFoundError: the checkpoint (or the bundled default) does not exist.
+    """
+
+    def __init__(
+        self,
+        model: Model | str | os.PathLike[str] | None = None,
+        *,
+        sampler: str | None = None,
+        steps: int | None = None,
+        t_start: float | None = None,
+        seed: int | None = DEFAULT_SEED,
+        device: str | torch.device | None = None,
+        window: float | None = DEFAULT_WINDOW,
+        overlap: float = DEFAULT_OVERLAP,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        **sampler_options: Any,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if steps is not None and steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        self.model, self.device = load_inference_model(model, device)
+        self.seed = secrets.randbits(63) if seed is None else int(seed)
+        self.batch_size = int(batch_size)
+        transform = self.model.transform
+        self.plan = plan_windows(
+            self.model.sample_rate, window, overlap, transform.hop_length, int(getattr(self.model, "frame_multiple", 64))
+        )
+        self.sampler, self.steps, self.t_start, self.sampler_options = self._resolve_sampling(
+            sampler, steps, t_start, dict(sampler_options)
+        )
+        self._noise_draws = self._count_noise_draws()
+
+    # -- settings -----------------------------------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        """The model's sample rate (signals are resampled to it internally)."""
+        return int(self.model.sample_rate)
+
+    @property
+    def is_predictive(self) -> bool:
+        return not hasattr(self.model, "sde")
+
+    def _resolve_sampling(
+        self, sampler: str | None, steps: int | None, t_start: float | None, options: dict[str, Any]
+    ) -> tuple[str | None, int | None, float | None, dict[str, Any]]:
+        if "ode_method" in options:
+            options["method"] = options.pop("ode_method")
+        options = {k: v for k, v in options.items() if v is not None}
+        if self.is_predictive:
+            if sampler not in (None, "reverse", "predictive") or options or t_start is not None:
+                raise ValueError(
+                    "this is a predictive model (one network call, no sampler): drop --sampler/--t-start/"
+                    "sampler options"
+                )
+            return None, 1, None, {}
+        from crpse.sampling import _DEFAULT_STEPS, resolve_t_start
+
+        settings = self.model.inference
+        sampler = sampler or settings.sampler
+        if sampler not in SAMPLER_OPTIONS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLER_OPTIONS)}")
+        unknown = sorted(set(options) - set(SAMPLER_OPTIONS[sampler]))
+        if unknown:
+            allowed = ", ".join(SAMPLER_OPTIONS[sampler]) or "none"
+            raise ValueError(f"options {unknown} do not apply to the {sampler} sampler (it takes: {allowed})")
+        if sampler == settings.sampler:
+            steps = steps or settings.steps
+            t_start = settings.t_start if t_start is None else t_start
+            defaults = {"corrector_steps": settings.corrector_steps, "snr": settings.snr, "method": settings.ode_method}
+        else:
+            steps = steps or _DEFAULT_STEPS.get(sampler, 1)
+            defaults = {"corrector_steps": 1, "snr": 0.5, "method": "euler"}
+        t_start = resolve_t_start(self.model, t_start)  # validates the range for this SDE
+        full = {name: options.get(name, defaults[name]) for name in SAMPLER_OPTIONS[sampler]}
+        if sampler == "pc" and int(full["corrector_steps"]) < 0:
+            raise ValueError(f"corrector_steps must be >= 0, got {full['corrector_steps']}")
+        if sampler == "ode" and full["method"] not in ("euler", "heun"):
+            raise ValueError(f"the ode method must be 'euler' or 'heun', got {full['method']!r}")
+        return sampler, int(steps), float(t_start), full
+
+    def _count_noise_draws(self) -> int:
+        if self.is_predictive:
+            return 0
+        if self.sampler == "reverse":
+            return int(self.steps or 1)
+        if self.sampler == "pc":
+            steps, corrector = int(self.steps or 1), int(self.sampler_options["corrector_steps"])
+            return 1 + steps * corrector + steps - 1
+        return 1  # ode: the prior only
+
+    def num_windows(self, frames: int, sample_rate: int) -> int:
+        """Windows per channel for a signal of ``frames`` samples at ``sample_rate``."""
+        return self.plan.num_windows(round(frames * self.sample_rate / sample_rate))
+
+    def describe(self) -> str:
+        """A one-line summary of the settings (for logs)."""
+        if self.is_predictive:
+            how = "predictive (1 call)"
+        else:
+            opts = "".join(f", {k}={v}" for k, v in self.sampler_options.items())
+            how = f"{self.sampler} sampler, {self.steps} step(s) from t={self.t_start:g}{opts}"
+        window = "whole signal" if self.plan.window is None else (
+            f"{self.plan.window / self.sample_rate:.2f} s windows, {self.plan.overlap / self.sample_rate:.2f} s overlap"
+        )
+        return f"{how}; {window}; batch {self.batch_size}; seed {self.seed}; {self.device}"
+
+    # -- arrays ---------------------------------------------------------------------------------------------------
+    def __call__(self, audio: ArrayT, sample_rate: int) -> ArrayT:
+        """Enhance ``audio`` (numpy or torch, ``[L]`` or ``[C, L]``, channels first) recorded at ``sample_rate``.
+
+        Returns:
+            The enhanced signal with the input's type, shape, dtype and (torch) device. Integer input is treated
+            as PCM and the result rounded and clipped to the same integer type.
+
+        Raises:
+            ValueError: bad shape, empty or non-finite input.
+        """
+        samples, restore = _as_float_channels(audio)
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+        if not np.isfinite(samples).all():
+            raise ValueError("audio contains NaN or Inf samples; clean or drop them before enhancing")
+        channels, length = samples.shape
+        peak = float(np.abs(samples).max())
+        blocks = (samples[:, i : i + BLOCK_FRAMES] for i in range(0, length, BLOCK_FRAMES))
+        parts = list(self.stream(blocks, int(sample_rate), channels, length, peak))
+        enhanced = np.concatenate(parts, axis=1) if parts else np.zeros((channels, 0), np.float32)
+        return restore(enhanced)
+
+    # -- files ----------------------------------------------------------------------------------------------------
+    def enhance_file(
+        self,
+        input: str | os.PathLike[str],
+        output: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> FileResult:
+        """Enhance an audio file into ``output``, streaming (bounded memory whatever the length).
+
+        The output has the input's sample rate, channel count and frame count. Its container follows the output
+        suffix (``.wav``, ``.flac``, ``.ogg``, ``.mp3``; another suffix keeps the input's container) and the
+        input's subtype is kept when that container supports it (``PCM_16``, ``PCM_24``, ``FLOAT``...). The file is
+        written under a temporary hidden name and renamed into place only when complete.
+
+        Args:
+            input: the noisy file (never modified).
+            output: the file to write.
+            overwrite: replace an existing ``output``.
+            progress: called with ``1`` after each window (all channels) is done.
+
+        Raises:
+            crpse.audio.AudioFileError: unreadable, truncated, empty or non-finite input.
+            FileExistsError: ``output`` exists and ``overwrite`` is false.
+            ValueError: ``output`` is the input file.
+        """
+        source, target = Path(input), Path(output)
+        if target.exists() and target.resolve() == source.resolve():
+            raise ValueError("the output path is the input file; inputs are never overwritten, choose another folder")
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target} exists (pass overwrite=True / --overwrite to replace it)")
+        scan = scan_audio(source)
+        info = scan.info
+        container = AUDIO_SUFFIXES.get(target.suffix.lower())
+        override = None if container in (None, info.format) else container.lower()
+        fmt, subtype, _ = output_format(info, source, override)
+        silent = scan.peak < SILENCE_PEAK
+        with AtomicAudioWriter(target, info.sample_rate, info.channels, fmt, subtype) as writer:
+            blocks = iter_blocks(source)  # lazy: not even opened for silent input
+            stream = self.stream(
+                blocks, info.sample_rate, info.channels, scan.frames, scan.peak, progress, label=str(source)
+            )
+            for block in stream:
+                writer.write(block)
+        if writer.clipped:
+            logger.warning("%s: %d output samples exceeded full scale and were clipped", target, writer.clipped)
+        return FileResult(
+            input=source,
+            output=target,
+            sample_rate=info.sample_rate,
+            channels=info.channels,
+            frames=scan.frames,
+            windows=self.num_windows(scan.frames, info.sample_rate),
+            clipped=writer.clipped,
+            silent=silent,
+        )
+
+    # -- the streaming core ------------------------------------------------------------------------------------------
+    def stream(
+        self,
+        blocks: Iterable[np.ndarray],
+        sample_rate: int,
+        channels: int,
+        frames: int,
+        peak: float,
+        progress: Progress | None = None,
+        label: str = "the input",
+    ) -> Iterator[np.ndarray]:
+        """Enhance a stream of blocks; the building block of :meth:`__call__` and :meth:`enhance_file`.
+
+        Args:
+            blocks: ``float32 [C, n]`` blocks at ``sample_rate``, ``frames`` samples per channel in total.
+            sample_rate: their rate.
+            channels: C.
+            frames: total length (the output is trimmed or zero-padded to exactly this).
+            peak: ``max |y|`` of the whole signal (the normaliser; silence below :data:`SILENCE_PEAK`).
+            progress: called with ``1`` after each window (all channels) is done.
+            label: how to name the signal in log messages.
+
+        Yields:
+            Enhanced ``float32 [C, m]`` blocks at ``sample_rate``, ``frames`` samples per channel in total.
+        """
+        if peak < SILENCE_PEAK:
+            logger.warning("%s is silent (peak %.3g): the output is silence", label, peak)
+            for start in range(0, frames, BLOCK_FRAMES):
+                yield np.zeros((channels, min(BLOCK_FRAMES, frames - start)), dtype=np.float32)
+            return
+        scale = np.float32(1.0 / peak)
+        to_model = StreamResampler(sample_rate, self.sample_rate, channels)
+        from_model = StreamResampler(self.sample_rate, sample_rate, channels)
+        windower = StreamingWindower(self.plan, channels)
+        batcher = _WindowBatcher(self, channels, float(peak), progress)
+        remaining = frames
+
+        def emit(model_rate_samples: np.ndarray, last: bool = False) -> Iterator[np.ndarray]:
+            nonlocal remaining
+            out = from_model(model_rate_samples, last=last)
+            out = out[:, : max(remaining, 0)]
+            remaining -= out.shape[1]
+            if out.shape[1]:
+                yield out
+
+        for block in blocks:
+            for window in windower.push(to_model(block * scale)):
+                for finished in batcher.add(window):
+                    yield from emit(finished)
+        windows = windower.push(to_model.flush()) + windower.finish()
+        for window in windows:
+            for finished in batcher.add(window):
+                yield from emit(finished)
+        for finished in batcher.flush():
+            yield from emit(finished)
+        yield from emit(np.zeros((channels, 0), np.float32), last=True)
+        while remaining > 0:  # resampling rounding: pad the last few samples
+            pad = min(remaining, BLOCK_FRAMES)
+            remaining -= pad
+            yield np.zeros((channels, pad), dtype=np.float32)
+
+    @torch.inference_mode()
+    def enhance_windows(self, waves: np.ndarray, starts: list[int], channels: list[int]) -> np.ndarray:
+        """Enhance a batch of normalised single-channel windows of equal length at the model's rate.
+
+        Args:
+            waves: ``float32 [B, n]`` windows, already divided by the signal's peak.
+            starts: ``[B]`` first sample of each window in the whole signal (a multiple of the STFT hop; it
+                selects the noise, see :func:`positional_noise`).
+            channels: ``[B]`` channel of each window.
+
+        Returns:
+            ``float32 [B, n]`` enhanced windows (still normalised).
+        """
+        model, transform = self.model, self.model.transform
+        batch, length = waves.shape
+        x = torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32)).to(self.device)
+        padded_length = max(length, transform.n_fft)
+        if padded_length > length:  # the centred STFT needs at least n_fft / 2 samples
+            x = F.pad(x, (0, padded_length - length))
+        y = transform.to_spec(x)
+        frames = y.shape[-1]
+        multiple = int(getattr(model, "frame_multiple", 64))
+        pad_mode = getattr(getattr(model, "config", None), "pad_mode", "zero")
+        if pad_mode == "reflect" and (-frames) % multiple >= frames:
+            pad_mode = "zero"
+        y = transform.pad_frames(y, multiple, mode=pad_mode)
+        noise = None
+        if self._noise_draws:
+            bins, total_frames = y.shape[-2], y.shape[-1]
+            noise = []
+            for draw in range(self._noise_draws):
+                z = np.stack(
+                    [
+                        positional_noise(self.seed, ch, draw, start // transform.hop_length, bins, total_frames)
+                        for start, ch in zip(starts, channels)
+                    ]
+                )
+                noise.append(torch.from_numpy(z).unsqueeze(1).to(self.device))
+        from crpse.sampling import sample
+
+        if self.is_predictive:
+            x_hat, _ = sample(model, y)
+        else:
+            x_hat, _ = sample(
+                model,
+                y,
+                sampler=self.sampler,
+                steps=self.steps,
+                t_start=self.t_start,
+                noise=noise,
+                **self.sampler_options,
+            )
+        wave = transform.to_wave(x_hat[..., :frames], padded_length)[:, :length]
+        return wave.float().cpu().numpy()
+
+
+class _WindowBatcher:
+    """Queue single-channel windows, run them through the model ``batch_size`` at a time (equal lengths only, so
+    that padding never depends on the batch), and release enhanced windows in order, cross-faded."""
+
+    def __init__(self, enhancer: Enhancer, channels: int, peak: float, progress: Progress | None) -> None:
+        self.enhancer = enhancer
+        self.channels = channels
+        self.peak = np.float32(peak)
+        self.progress = progress
+        self.stitcher = OverlapAdd(enhancer.plan, channels)
+        self._queue: list[tuple[Window, int]] = []
+        self._done: dict[int, tuple[Window, np.ndarray, int]] = {}
+        self._next = 0
+
+    def add(self, window: Window) -> Iterator[np.ndarray]:
+        self._queue.extend((window, channel) for channel in range(self.channels))
+        while len(self._queue) >= self.enhancer.batch_size:
+            yield from self._run_one_batch()
+
+    def flush(self) -> Iterator[np.ndarray]:
+        while self._queue:
+            yield from self._run_one_batch()
+
+    def _run_one_batch(self) -> Iterator[np.ndarray]:
+        length = self._queue[0][0].data.shape[1]
+        take = 0
+        while (
+            take < len(self._queue)
+            and take < self.enhancer.batch_size
+            and self._queue[take][0].data.shape[1] == length
+        ):
+            take += 1
+        items, self._queue = self._queue[:take], self._queue[take:]
+        waves = np.stack([window.data[channel] for window, channel in items])
+        enhanced = self.enhancer.enhance_windows(
+            waves, [window.start for window, _ in items], [channel for _, channel in items]
+        )
+        for (window, channel), wave in zip(items, enhanced):
+            entry = self._done.get(window.index)
+            if entry is None:
+                entry = (window, np.empty_like(window.data), 0)
+            entry[1][channel] = wave
+            self._done[window.index] = (entry[0], entry[1], entry[2] + 1)
+        while self._next in self._done and self._done[self._next][2] == self.channels:
+            window, data, _ = self._done.pop(self._next)
+            self._next += 1
+            finished = self.stitcher.add(window.index, data * self.peak, window.last)
+            if self.progress is not None:
+                self.progress(1)
+            yield finished
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# array conversion
+# ---------------------------------------------------------------------------------------------------------------
+def _as_float_channels(audio: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+    """``[L]`` or ``[C, L]`` numpy/torch -> ``float32 [C, L]`` numpy, plus the function that converts back."""
+    is_torch = isinstance(audio, torch.Tensor)
+    if not is_torch and not isinstance(audio, np.ndarray):
+        raise TypeError(f"audio must be a numpy array or a torch tensor, got {type(audio).__name__}")
+    if audio.ndim not in (1, 2):
+        raise ValueError(f"audio must have shape [L] or [C, L] (channels first), got {tuple(audio.shape)}")
+    if audio.ndim == 2 and audio.shape[0] > 64 and audio.shape[1] <= 64:
+        raise ValueError(
+            f"audio of shape {tuple(audio.shape)} looks like [L, C]; pass channels first ([C, L]), e.g. audio.T"
+        )
+    if audio.shape[-1] == 0:
+        raise ValueError("audio is empty (0 samples)")
+    if is_torch:
+        dtype, device = audio.dtype, audio.device
+        if dtype.is_complex or dtype == torch.bool:
+            raise TypeError(f"audio must be real-valued, got {dtype}")
+        array = audio.detach().to("cpu", torch.float32 if dtype.is_floating_point else torch.float64).numpy()
+        integer = not dtype.is_floating_point
+        limits = (torch.iinfo(dtype).min, torch.iinfo(dtype).max) if integer else None
+    else:
+        dtype, device = audio.dtype, None
+        if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+            raise TypeError(f"audio must be real-valued floats or integers, got {dtype}")
+        integer = np.issubdtype(dtype, np.integer)
+        array = audio
+        limits = (np.iinfo(dtype).min, np.iinfo(dtype).max) if integer else None
+    samples = np.atleast_2d(np.asarray(array, dtype=np.float32))
+    mono = audio.ndim == 1
+
+    def restore(enhanced: np.ndarray) -> Any:
+        out = enhanced[0] if mono else enhanced
+        if integer:
+            assert limits is not None
+            out = np.clip(np.rint(out.astype(np.float64)), limits[0], limits[1])
+        if is_torch:
+            return torch.from_numpy(np.ascontiguousarray(out)).to(device=device, dtype=dtype)
+        return np.ascontiguousarray(out).astype(dtype, copy=False)
+
+    return samples, restore
+
+
+def enhance(
+    audio: ArrayT,
+    sample_rate: int,
+    model: Model | str | os.PathLike[str] | None = None,
+    *,
+    sampler: str | None = None,
+    steps: int | None = None,
+    t_start: float | None = None,
+    seed: int | None = DEFAULT_SEED,
+    device: str | torch.device | None = None,
+    window: float | None = DEFAULT_WINDOW,
+    overlap: float = DEFAULT_OVERLAP,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    **sampler_options: Any,
+) -> ArrayT:
+    """Enhance one signal (see :class:`Enhancer` for the arguments).
+
+    Args:
+        audio: numpy array or torch tensor, ``[L]`` or ``[C, L]`` (channels first), any float or integer dtype.
+        sample_rate: its sample rate (any; resampled internally to the model's rate and back).
+        model: ``None`` (bundled default), checkpoint path, or model. Checkpoints are cached between calls.
+        device: ``None``: a torch input's device, else CUDA if available, else CPU.
+
+    Returns:
+        The enhanced signal, with the input's type, shape, dtype and device.
+    """
+    if device is None and isinstance(audio, torch.Tensor) and not isinstance(model, torch.nn.Module):
+        device = audio.device
+    enhancer = Enhancer(
+        model,
+        sampler=sampler,
+        steps=steps,
+        t_start=t_start,
+        seed=seed,
+        device=device,
+        window=window,
+        overlap=overlap,
+        batch_size=batch_size,
+        **sampler_options,
+    )
+    return enhancer(audio, sample_rate)
