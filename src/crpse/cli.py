@@ -37,7 +37,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in (argv or []) if a in COMMANDS), None)
     for name, (module_name, help_text) in COMMANDS.items():
-        if wanted is None or name == wanted:
+        if name == wanted:
             module = importlib.import_module(module_name)
             sp = module.register(sub)
             sp.set_defaults(_run=module.run)
