@@ -95,9 +95,7 @@ def direct_slaney_filter(sample_rate: int, n_fft: int, n_mels: int, band: int, b
 def test_slaney_filterbank_matches_direct_formula() -> None:
     weights = slaney_mel_filterbank(16000, 321, 120)
     assert weights.shape == (120, 161) and weights.dtype == np.float32
-    expected = np.array(
-        [[direct_slaney_filter(16000, 321, 120, m, k) for k in range(161)] for m in range(120)]
-    )
+    expected = np.array([[direct_slaney_filter(16000, 321, 120, m, k) for k in range(161)] for m in range(120)])
     np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-9)
     other = slaney_mel_filterbank(22050, 2048, 128)
     assert other.shape == (128, 1025)
@@ -109,8 +107,12 @@ def test_slaney_filterbank_matches_librosa_values() -> None:
     weights = slaney_mel_filterbank(16000, 321, 120)
     assert weights.sum() == pytest.approx(2.3975034, rel=1e-6)
     assert weights.max() == pytest.approx(0.04009309, rel=1e-6)
-    for band, peak_bin, peak in [(0, 1, 2.1270396e-05), (10, 6, 1.2762238e-04), (60, 34, 0.014328803),
-                                 (119, 156, 0.004452568)]:
+    for band, peak_bin, peak in [
+        (0, 1, 2.1270396e-05),
+        (10, 6, 1.2762238e-04),
+        (60, 34, 0.014328803),
+        (119, 156, 0.004452568),
+    ]:
         assert int(weights[band].argmax()) == peak_bin
         assert weights[band].max() == pytest.approx(peak, rel=1e-6)
 

@@ -44,7 +44,8 @@ def espeak_speech(seconds: float, rate: int) -> np.ndarray | None:
         return None
     result = subprocess.run(
         ["espeak-ng", "--stdout", "Please call Stella and ask her to bring these things."],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     import io
 
@@ -99,16 +100,39 @@ def test_noisy_vs_clean_equals_direct_metrics(tmp_path: Path, with_speech: bool)
 def test_cli_writes_csv_summary_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     made = make_set(tmp_path, seconds=2.4)  # DNSMOS repeats 2.4 s to 9.6 s: one network window per file
     out = tmp_path / "out" / "scores.csv"
-    status = main([
-        "evaluate", "--clean", str(tmp_path / "clean"), "--enhanced", str(tmp_path / "noisy"),
-        "--noisy", str(tmp_path / "noisy"), "-o", str(out), "--plots", str(tmp_path / "plots"),
-        "--plot-files", "2", "--jobs", "2",
-    ])
+    status = main(
+        [
+            "evaluate",
+            "--clean",
+            str(tmp_path / "clean"),
+            "--enhanced",
+            str(tmp_path / "noisy"),
+            "--noisy",
+            str(tmp_path / "noisy"),
+            "-o",
+            str(out),
+            "--plots",
+            str(tmp_path / "plots"),
+            "--plot-files",
+            "2",
+            "--jobs",
+            "2",
+        ]
+    )
     assert status == 0
     rows = read_csv(out)
     assert [row["name"] for row in rows] == sorted(made)
-    metric_names = ["pesq", "estoi", "si_sdr", "si_sir", "si_sar", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl",
-                    "dnsmos_p808"]
+    metric_names = [
+        "pesq",
+        "estoi",
+        "si_sdr",
+        "si_sir",
+        "si_sar",
+        "dnsmos_sig",
+        "dnsmos_bak",
+        "dnsmos_ovrl",
+        "dnsmos_p808",
+    ]
     assert list(rows[0]) == ["name", *metric_names]
     for row in rows:
         assert float(row["si_sdr"]) == pytest.approx(made[row["name"]][1], abs=0.25)
@@ -142,8 +166,20 @@ def test_missing_files_are_reported_and_skipped(tmp_path: Path, capsys: pytest.C
     (tmp_path / "noisy" / "tone1.wav").unlink()
     sf.write(tmp_path / "noisy" / "extra.wav", np.zeros(RATE), RATE)
     out = tmp_path / "r.csv"
-    status = main(["evaluate", "--clean", str(tmp_path / "clean"), "--enhanced", str(tmp_path / "noisy"),
-                   "-o", str(out), "--no-dnsmos", "--jobs", "1"])
+    status = main(
+        [
+            "evaluate",
+            "--clean",
+            str(tmp_path / "clean"),
+            "--enhanced",
+            str(tmp_path / "noisy"),
+            "-o",
+            str(out),
+            "--no-dnsmos",
+            "--jobs",
+            "1",
+        ]
+    )
     assert status == 0
     errors = capsys.readouterr().err
     assert "1 file(s) have no enhanced counterpart and are skipped: tone1.wav" in errors
@@ -157,8 +193,16 @@ def test_nothing_matching_exits_with_1(tmp_path: Path, capsys: pytest.CaptureFix
     other = tmp_path / "other"
     other.mkdir()
     sf.write(other / "unrelated.wav", np.zeros(RATE), RATE)
-    args = ["evaluate", "--clean", str(tmp_path / "clean"), "--enhanced", str(other), "--no-dnsmos",
-            "-o", str(tmp_path / "r.csv")]
+    args = [
+        "evaluate",
+        "--clean",
+        str(tmp_path / "clean"),
+        "--enhanced",
+        str(other),
+        "--no-dnsmos",
+        "-o",
+        str(tmp_path / "r.csv"),
+    ]
     assert main(args) == 1
     assert "no file name occurs" in capsys.readouterr().err
     assert not (tmp_path / "r.csv").exists()
@@ -235,8 +279,17 @@ def test_missing_dnsmos_is_reported_and_other_metrics_kept(
     monkeypatch.setattr(dnsmos_module, "find_model_dir", no_models)
     make_set(tmp_path)
     out = tmp_path / "r.csv"
-    args = ["evaluate", "--clean", str(tmp_path / "clean"), "--enhanced", str(tmp_path / "noisy"), "-o", str(out),
-            "--jobs", "1"]
+    args = [
+        "evaluate",
+        "--clean",
+        str(tmp_path / "clean"),
+        "--enhanced",
+        str(tmp_path / "noisy"),
+        "-o",
+        str(out),
+        "--jobs",
+        "1",
+    ]
     assert main(args) == 0
     assert "crpse[eval]" in capsys.readouterr().err
     assert list(read_csv(out)[0]) == ["name", "pesq", "estoi", "si_sdr"]

@@ -254,7 +254,7 @@ class DNSMOS:
             raw = self._primary.run(None, {"input_1": segment[np.newaxis, :]})[0][0]
             features = log_mel_features(segment[:-MEL_HOP])[np.newaxis]
             p808 = self._p808.run(None, {"input_1": features})[0][0][0]
-            for name, value in zip(("sig", "bak", "ovrl"), raw):
+            for name, value in zip(("sig", "bak", "ovrl"), raw, strict=True):
                 totals[name].append(self._polynomials[name](value))
             totals["p808"].append(p808)
         return {name: float(np.mean(values)) for name, values in totals.items()}

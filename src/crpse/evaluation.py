@@ -121,16 +121,13 @@ def list_audio_files(directory: str | Path) -> dict[str, Path]:
         key = path.relative_to(root).with_suffix("").as_posix()
         if key in files:
             raise ValueError(
-                f"{files[key]} and {path} differ only by extension, so they cannot be paired by name; "
-                "keep one of them"
+                f"{files[key]} and {path} differ only by extension, so they cannot be paired by name; keep one of them"
             )
         files[key] = path
     return files
 
 
-def match_files(
-    clean_dir: str | Path, enhanced_dir: str | Path, noisy_dir: str | Path | None = None
-) -> FileMatch:
+def match_files(clean_dir: str | Path, enhanced_dir: str | Path, noisy_dir: str | Path | None = None) -> FileMatch:
     """Pair files of the folders by relative path (extension ignored) and list the unmatched ones."""
     clean = list_audio_files(clean_dir)
     enhanced = list_audio_files(enhanced_dir)
@@ -386,7 +383,7 @@ def format_summary(summary: dict[str, dict[str, float]], markdown: bool = False)
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 
     def render(row: list[str]) -> str:
-        cells = zip(row, widths)
+        cells = zip(row, widths, strict=True)
         return "  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(cells))
 
     return "\n".join([render(header), *(render(line) for line in lines)]) + "\n"

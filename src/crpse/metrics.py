@@ -81,9 +81,7 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     return _ratio_db(float(np.dot(target, target)), float(np.dot(error, error)))
 
 
-def energy_ratios(
-    reference: np.ndarray, estimate: np.ndarray, noise: np.ndarray
-) -> tuple[float, float, float]:
+def energy_ratios(reference: np.ndarray, estimate: np.ndarray, noise: np.ndarray) -> tuple[float, float, float]:
     """SI-SDR, SI-SIR and SI-SAR in dB, exactly as the official CRP evaluation computes them.
 
     Args:

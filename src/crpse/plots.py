@@ -70,7 +70,7 @@ def spectrogram_comparison(
     figure = Figure(figsize=(10, 2.6 * len(spectra)), layout="constrained")
     axes = figure.subplots(len(spectra), 1, sharex=True, squeeze=False)[:, 0]
     image = None
-    for axis, (label, spec) in zip(axes, spectra.items()):
+    for axis, (label, spec) in zip(axes, spectra.items(), strict=True):
         seconds = spec.shape[1] * (n_fft // 4) / sample_rate
         image = axis.imshow(
             spec,

@@ -42,7 +42,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--enhanced", required=True, type=Path, metavar="DIR", help="files to score")
     parser.add_argument("--noisy", type=Path, metavar="DIR", help="noisy inputs (adds SI-SIR and SI-SAR)")
     parser.add_argument(
-        "-o", "--output", type=Path, default=Path("results.csv"), metavar="CSV",
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("results.csv"),
+        metavar="CSV",
         help="per-file results (default: results.csv); the summary goes to <stem>_summary.csv and .md",
     )
     parser.add_argument("--plots", type=Path, metavar="DIR", help="write spectrogram and histogram PNGs here")
@@ -50,7 +54,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--plot-files", type=int, default=4, metavar="K", help="files to draw spectrograms of (default: 4)"
     )
     parser.add_argument(
-        "--jobs", type=int, default=default_jobs(), metavar="N",
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        metavar="N",
         help=f"worker processes (default: min(4, CPU count) = {default_jobs()})",
     )
     parser.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS")
