@@ -7,7 +7,7 @@ into the manifest. Levels are arbitrary: :mod:`crpse.corpus.mixing` scales the n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -17,9 +17,17 @@ from crpse.corpus.sources import SAMPLE_RATE
 SYNTHETIC_TYPES = ("white", "pink", "brown", "bandlimited", "hum", "clicks", "babble")
 
 
-def _shape_spectrum(white: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    spectrum = np.fft.rfft(white) * gain
-    return np.fft.irfft(spectrum, n=len(white))
+def _fft_size(n: int) -> int:
+    """Smallest power of two >= n (FFTs of arbitrary lengths can be slow)."""
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def _shaped_noise(n: int, rng: np.random.Generator, gain_of: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Gaussian noise ``[n]`` whose spectrum is multiplied by ``gain_of(frequencies in Hz)``."""
+    size = _fft_size(n)
+    freqs = np.fft.rfftfreq(size, 1.0 / SAMPLE_RATE)
+    spectrum = np.fft.rfft(rng.standard_normal(size)) * gain_of(freqs)
+    return np.fft.irfft(spectrum, n=size)[:n]
 
 
 def coloured_noise(n: int, rng: np.random.Generator, exponent: float) -> np.ndarray:
@@ -36,10 +44,12 @@ def coloured_noise(n: int, rng: np.random.Generator, exponent: float) -> np.ndar
     Returns:
         Noise ``[n]``.
     """
-    freqs = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
-    gain = np.maximum(freqs, 40.0) ** (-exponent / 2.0)
-    gain[freqs < 20.0] = 0.0
-    return _shape_spectrum(rng.standard_normal(n), gain)
+    def gain_of(freqs: np.ndarray) -> np.ndarray:
+        gain = np.maximum(freqs, 40.0) ** (-exponent / 2.0)
+        gain[freqs < 20.0] = 0.0
+        return gain
+
+    return _shaped_noise(n, rng, gain_of)
 
 
 def bandlimited_noise(n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
@@ -47,12 +57,15 @@ def bandlimited_noise(n: int, rng: np.random.Generator) -> tuple[np.ndarray, str
     centre = float(np.exp(rng.uniform(np.log(150.0), np.log(5000.0))))
     octaves = float(rng.uniform(0.3, 2.0))
     low, high = centre * 2 ** (-octaves / 2), min(centre * 2 ** (octaves / 2), 7800.0)
-    freqs = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
-    log_f = np.log2(np.maximum(freqs, 1.0))
     edge = 0.15  # octaves of raised-cosine roll-off
-    gain = np.clip((log_f - (np.log2(low) - edge)) / edge, 0, 1) * np.clip(((np.log2(high) + edge) - log_f) / edge, 0, 1)
-    gain = 0.5 - 0.5 * np.cos(np.pi * gain)
-    return _shape_spectrum(rng.standard_normal(n), gain), f"band={low:.0f}-{high:.0f}Hz"
+
+    def gain_of(freqs: np.ndarray) -> np.ndarray:
+        log_f = np.log2(np.maximum(freqs, 1.0))
+        rise = np.clip((log_f - (np.log2(low) - edge)) / edge, 0, 1)
+        fall = np.clip(((np.log2(high) + edge) - log_f) / edge, 0, 1)
+        return 0.5 - 0.5 * np.cos(np.pi * rise * fall)
+
+    return _shaped_noise(n, rng, gain_of), f"band={low:.0f}-{high:.0f}Hz"
 
 
 def mains_hum(n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
@@ -75,7 +88,7 @@ def mains_hum(n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
 
 
 def clicks(n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """Crackle and clicks: Poisson-timed short decaying noise bursts (1-60 per second)."""
+    """Crackle and clicks: Poisson-timed short decaying noise bursts (1-60 per second) over a faint floor."""
     rate = float(np.exp(rng.uniform(np.log(1.0), np.log(60.0))))
     count = max(1, int(rng.poisson(rate * n / SAMPLE_RATE)))
     out = np.zeros(n)
@@ -85,7 +98,25 @@ def clicks(n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         length = min(n - start, int(8 * tau) + 1)
         shape = np.exp(-np.arange(length) / tau) * rng.standard_normal(length)
         out[start: start + length] += shape * 10 ** (rng.uniform(-20, 0) / 20)
-    return out, f"rate={rate:.1f}/s"
+    return add_floor(out, rng), f"rate={rate:.1f}/s"
+
+
+def add_floor(noise: np.ndarray, rng: np.random.Generator, below_db: tuple[float, float] = (25.0, 40.0)) -> np.ndarray:
+    """Add a faint stationary floor (white to brown) under a sparse noise, so that it has no digital silence.
+
+    Args:
+        noise: Sparse noise ``[n]`` (events, clicks).
+        rng: Generator.
+        below_db: Range of the floor's level below the mean power of ``noise``, dB.
+
+    Returns:
+        ``noise + floor``.
+    """
+    floor = coloured_noise(len(noise), rng, float(rng.uniform(0.0, 2.0)))
+    power, floor_power = np.mean(noise**2), np.mean(floor**2)
+    if power <= 0 or floor_power <= 0:
+        return noise
+    return noise + floor * np.sqrt(power / floor_power * 10 ** (-rng.uniform(*below_db) / 10))
 
 
 def _normalised(audio: np.ndarray) -> np.ndarray:
@@ -116,7 +147,8 @@ def fit_recording(recording: np.ndarray, n: int, rng: np.random.Generator) -> tu
 
     Long recordings are cropped at a random offset; recordings of at least 1 s are looped with
     crossfades from a random offset; shorter ones are events scattered at random times (0.05-1 s
-    apart, -6..0 dB each).
+    apart, -6..0 dB each). A faint stationary floor (:func:`add_floor`) goes under all of them, since
+    many samples contain digital silence.
 
     Args:
         recording: Noise ``[L]`` at 16 kHz (silence already trimmed).
@@ -131,11 +163,11 @@ def fit_recording(recording: np.ndarray, n: int, rng: np.random.Generator) -> tu
         raise ValueError("empty noise recording")
     if length >= n:
         offset = int(rng.integers(length - n + 1))
-        return np.array(recording[offset: offset + n]), f"crop offset={offset / SAMPLE_RATE:.3f}s"
+        return add_floor(np.array(recording[offset: offset + n]), rng), f"crop offset={offset / SAMPLE_RATE:.3f}s"
     if length >= SAMPLE_RATE:
         offset = int(rng.integers(length))
-        return _crossfade_loop(np.asarray(recording), n, offset, int(0.03 * SAMPLE_RATE)), \
-            f"loop offset={offset / SAMPLE_RATE:.3f}s"
+        looped = _crossfade_loop(np.asarray(recording), n, offset, int(0.03 * SAMPLE_RATE))
+        return add_floor(looped, rng), f"loop offset={offset / SAMPLE_RATE:.3f}s"
     out = np.zeros(n)
     position = int(rng.uniform(0, 0.5) * SAMPLE_RATE)
     count = 0
@@ -145,7 +177,7 @@ def fit_recording(recording: np.ndarray, n: int, rng: np.random.Generator) -> tu
         out[position:end] += recording[: end - position] * 10 ** (rng.uniform(-6, 0) / 20)
         count += 1
         position = end + int(rng.uniform(0.05, 1.0) * SAMPLE_RATE)
-    return out, f"events count={count}"
+    return add_floor(out, rng), f"events count={count}"
 
 
 def babble(n: int, rng: np.random.Generator, streams: Sequence[tuple[np.ndarray, str]],

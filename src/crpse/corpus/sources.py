@@ -2,7 +2,7 @@
 
 Every source comes from a Debian package or a PyPI wheel (see ``docs/data.md``). This module knows
 where each one lives, how to tell whether it is installed, what to install when it is not, and
-how to read its audio as 16 kHz mono ``float64`` arrays ``[L]`` in ``[-1, 1]``.
+how to read its audio as 16 kHz mono float arrays ``[L]`` in ``[-1, 1]``.
 
 Nothing here is read at import time; decoded files are cached per process.
 """
@@ -185,12 +185,13 @@ def decode_g722(path: Path) -> np.ndarray:
         path: A ``*.g722`` file.
 
     Returns:
-        Samples ``[L]`` at 16 kHz, float64 in ``[-1, 1]``. The array is cached: do not modify it.
+        Samples ``[L]`` at 16 kHz, float32 in ``[-1, 1]`` (exact for 16-bit data, half the memory of
+        float64 in the cache). The array is cached: do not modify it.
     """
     from G722 import G722  # PyPI package "g722"
 
-    samples = np.asarray(G722(SAMPLE_RATE, 64000).decode(Path(path).read_bytes()), dtype=np.float64)
-    samples /= 32768.0
+    samples = np.asarray(G722(SAMPLE_RATE, 64000).decode(Path(path).read_bytes()), dtype=np.float32)
+    samples /= np.float32(32768.0)
     samples.setflags(write=False)
     return samples
 
@@ -205,14 +206,13 @@ def read_audio(path: Path) -> np.ndarray:
         path: WAV, FLAC or OGG file.
 
     Returns:
-        Samples ``[L]`` at 16 kHz, float64. The array is cached: do not modify it.
+        Samples ``[L]`` at 16 kHz, float32. The array is cached: do not modify it.
     """
     import soundfile as sf
 
     audio, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    mono = audio.mean(axis=1)
-    mono = resample(mono, rate)
-    mono = mono - mono.mean() if mono.size else mono
+    mono = resample(audio.mean(axis=1), rate)
+    mono = (mono - mono.mean() if mono.size else mono).astype(np.float32)
     mono.setflags(write=False)
     return mono
 

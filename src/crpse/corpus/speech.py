@@ -194,10 +194,18 @@ def render_utterance(speaker: Speaker, rng: np.random.Generator, target_seconds:
             raise ValueError("TTS speakers need at least one sentence")
         voice = tts.TTSVoice(speaker.source, speaker.voice, speaker.person)
         prosody = tts.draw_prosody(speaker.source, rng)
+        queue: list[tuple[np.ndarray, str]] = []
+        first_batch = max(2, int(np.ceil(target_seconds / 2.5)) + 1)  # sentences last ~2-4 s
+        batches = [0]
 
         def next_piece(generator: np.random.Generator) -> tuple[np.ndarray, str]:
-            text = sentences[int(generator.integers(len(sentences)))]
-            return trim(tts.synthesize(voice, text, prosody)), text
+            if not queue:  # render a few sentences at once (one festival process for all of them)
+                count = first_batch if batches[0] == 0 else 2
+                texts = [sentences[int(generator.integers(len(sentences)))] for _ in range(count)]
+                queue.extend(zip(tts.synthesize_batch(voice, texts, prosody), texts))
+                batches[0] += 1
+            audio, text = queue.pop(0)
+            return trim(audio), text
 
         audio, parts = assemble(next_piece, rng, target_seconds, max_seconds, gap_range=(0.15, 0.45), max_tries=3)
         settings = " ".join(f"{k}={v}" for k, v in prosody.items())

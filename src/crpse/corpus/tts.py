@@ -78,7 +78,8 @@ def espeak_voices() -> tuple[TTSVoice, ...]:
         Voices such as ``TTSVoice("espeak-ng", "en-gb-scotland+m3", "espeak-ng:m3")``, sorted.
     """
     listing = _run(["espeak-ng", "--voices=en"]).decode(errors="replace").splitlines()
-    installed = {line.split()[1] for line in listing[1:] if len(line.split()) > 4 and line.split()[4].startswith("gmw/")}
+    rows = [line.split() for line in listing[1:]]
+    installed = {fields[1] for fields in rows if len(fields) > 4 and fields[4].startswith("gmw/")}
     accents = [accent for accent in ESPEAK_ACCENTS if accent in installed] or ["en"]
     variants = []
     for line in _run(["espeak-ng", "--voices=variant"]).decode(errors="replace").splitlines()[1:]:
@@ -172,6 +173,29 @@ def synthesize(voice: TTSVoice, text: str, prosody: dict[str, float]) -> np.ndar
     else:
         raise ValueError(f"unknown TTS engine {voice.engine!r}")
     return resample(audio, rate)
+
+
+def synthesize_batch(voice: TTSVoice, texts: list[str], prosody: dict[str, float]) -> list[np.ndarray]:
+    """Render several texts with one voice; festival renders them all in one process (its start-up dominates).
+
+    Returns:
+        One array ``[L_i]`` at 16 kHz per text, as :func:`synthesize` would give.
+    """
+    if voice.engine != "festival" or len(texts) < 2:
+        return [synthesize(voice, text, prosody) for text in texts]
+    with tempfile.TemporaryDirectory(prefix="crpse-festival-") as tmp:
+        lines = [f"(voice_{voice.voice})", f"(Parameter.set 'Duration_Stretch {prosody['stretch']})"]
+        for k, text in enumerate(texts):
+            quoted = text.replace("\\", " ").replace('"', " ")
+            lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{quoted}")) "{tmp}/{k}.wav" \'riff)')
+        script = Path(tmp, "batch.scm")
+        script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        _run(["festival", "-b", str(script)])
+        out = []
+        for k in range(len(texts)):
+            audio, rate = _decode_wav(Path(tmp, f"{k}.wav").read_bytes())
+            out.append(resample(audio, rate))
+    return out
 
 
 @lru_cache(maxsize=2)
