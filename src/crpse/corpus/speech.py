@@ -114,20 +114,24 @@ def speaker_prompts(folder: str) -> tuple[Path, ...]:
 
 
 def assemble(next_piece: Callable[[np.random.Generator], tuple[np.ndarray, str]], rng: np.random.Generator,
-             target_seconds: float, max_seconds: float, gap_range: tuple[float, float] = (0.1, 0.4),
-             max_tries: int = 12) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Concatenate pieces with short silences until ``target_seconds`` is reached.
+             target_seconds: float, max_seconds: float, min_seconds: float = 0.0,
+             gap_range: tuple[float, float] = (0.1, 0.4), max_tries: int = 12) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Concatenate pieces with short silences, aiming at ``target_seconds``.
 
-    A piece that would push the total past ``max_seconds`` is skipped (up to ``max_tries`` times);
-    a first piece longer than ``max_seconds`` is cut with a fade.
+    Pieces are added while the result is shorter than the target. A piece is skipped (at most
+    ``max_tries`` times in all) when it would make the result longer than ``max_seconds``, or when
+    the result already has ``min_seconds`` and the piece would overshoot the target by more than
+    the current shortfall, so that lengths scatter around the target instead of always above it.
+    A first piece longer than ``max_seconds`` is cut with a fade.
 
     Args:
         next_piece: Draws one piece ``([L], label)`` using the generator it is given.
         rng: The file's generator.
-        target_seconds: Length to reach.
+        target_seconds: Length to aim at.
         max_seconds: Hard upper bound on the result.
+        min_seconds: Length below which a piece is accepted even if it overshoots the target.
         gap_range: Silence between pieces, seconds.
-        max_tries: How many too-long pieces to skip before giving up on reaching the target.
+        max_tries: How many pieces may be skipped before the result is returned as it is.
 
     Returns:
         ``(audio [L], labels)``.
@@ -136,6 +140,7 @@ def assemble(next_piece: Callable[[np.random.Generator], tuple[np.ndarray, str]]
     labels: list[str] = []
     total = 0
     target, limit = int(target_seconds * SAMPLE_RATE), int(max_seconds * SAMPLE_RATE)
+    minimum = int(min_seconds * SAMPLE_RATE)
     tries = 0
     while total < target and tries < max_tries:
         piece, label = next_piece(rng)
@@ -143,7 +148,9 @@ def assemble(next_piece: Callable[[np.random.Generator], tuple[np.ndarray, str]]
             tries += 1
             continue
         gap = int(rng.uniform(*gap_range) * SAMPLE_RATE) if pieces else 0
-        if pieces and total + gap + len(piece) > limit:
+        new_total = total + gap + len(piece)
+        too_long = new_total > limit or (total >= minimum and new_total - target > target - total)
+        if pieces and too_long:
             tries += 1
             continue
         if not pieces and len(piece) > limit:
@@ -158,16 +165,17 @@ def assemble(next_piece: Callable[[np.random.Generator], tuple[np.ndarray, str]]
 
 
 def render_utterance(speaker: Speaker, rng: np.random.Generator, target_seconds: float, max_seconds: float,
-                     sentences: Sequence[str]) -> Utterance:
+                     sentences: Sequence[str], min_seconds: float = 0.0) -> Utterance:
     """Make one dry clean utterance of ``speaker``.
 
     Args:
         speaker: A real or TTS speaker.
         rng: The file's generator (all random choices come from it).
-        target_seconds: Speech length to reach (pieces are whole prompts/sentences, so it may end shorter
-            when nothing fits, or longer up to ``max_seconds``).
+        target_seconds: Speech length to aim at (pieces are whole prompts/sentences, so the result
+            scatters around it; see :func:`assemble`).
         max_seconds: Upper bound.
         sentences: Text the TTS voices may speak (ignored for real speech).
+        min_seconds: Length the result should reach even if that overshoots the target.
 
     Returns:
         The utterance, peak-normalised to 0.5.
@@ -187,7 +195,7 @@ def render_utterance(speaker: Speaker, rng: np.random.Generator, target_seconds:
             label = path.relative_to(folder).as_posix() + (f"#{k}" if len(units) > 1 else "")
             return units[k], label
 
-        audio, parts = assemble(next_piece, rng, target_seconds, max_seconds)
+        audio, parts = assemble(next_piece, rng, target_seconds, max_seconds, min_seconds)
         settings = ""
     else:
         if not sentences:
@@ -207,7 +215,8 @@ def render_utterance(speaker: Speaker, rng: np.random.Generator, target_seconds:
             audio, text = queue.pop(0)
             return trim(audio), text
 
-        audio, parts = assemble(next_piece, rng, target_seconds, max_seconds, gap_range=(0.15, 0.45), max_tries=3)
+        audio, parts = assemble(next_piece, rng, target_seconds, max_seconds, min_seconds, gap_range=(0.15, 0.45),
+                                max_tries=3)
         settings = " ".join(f"{k}={v}" for k, v in prosody.items())
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak <= 0:

@@ -193,7 +193,7 @@ class CorpusPlan:
                 speaker = by_person[person]
                 rng = np.random.default_rng(np.random.SeedSequence(
                     self.config.seed, spawn_key=(_SPLIT_CODES[split], _BABBLE_KEY, k)))
-                utterance = render_utterance(speaker, rng, 10.0, 12.0, self.sentences[split])
+                utterance = render_utterance(speaker, rng, 10.0, 12.0, self.sentences[split], min_seconds=10.0)
                 streams.append((person, utterance.audio, speaker.speaker_id))
             self._babble[split] = streams
         return self._babble[split]
@@ -297,17 +297,22 @@ def plan_corpus(config: CorpusConfig) -> CorpusPlan:
 
 
 def _choose_speaker(plan: CorpusPlan, split: str, rng: np.random.Generator) -> Speaker:
+    """Pick the talker of one file.
+
+    Real speech with probability ``real_fraction`` when the split has both kinds. TTS: first a voice
+    group, uniformly (all espeak-ng variants form one group; every other TTS person is its own group,
+    so a person rendered by two engines is not counted twice), then a voice of that group.
+    """
     pool = plan.speakers[split]
     real = [s for s in pool if s.real]
-    by_engine: dict[str, list[Speaker]] = {}
+    groups: dict[str, list[Speaker]] = {}
     for speaker in pool:
         if not speaker.real:
-            by_engine.setdefault(speaker.source, []).append(speaker)
-    use_real = bool(real) and (not by_engine or rng.random() < plan.config.real_fraction)
+            groups.setdefault("espeak-ng" if speaker.source == "espeak-ng" else speaker.person, []).append(speaker)
+    use_real = bool(real) and (not groups or rng.random() < plan.config.real_fraction)
     if use_real:
         return real[int(rng.integers(len(real)))]
-    engines = sorted(by_engine)
-    voices = by_engine[engines[int(rng.integers(len(engines)))]]
+    voices = groups[sorted(groups)[int(rng.integers(len(groups)))]]
     return voices[int(rng.integers(len(voices)))]
 
 
@@ -355,7 +360,8 @@ def render_file(plan: CorpusPlan, task: FileTask, outdir: Path) -> dict[str, str
     lead, tail = (int(x * SAMPLE_RATE) for x in speech_rng.uniform(0.05, 0.25, size=2))
     pad = (lead + tail) / SAMPLE_RATE
     utterance = render_utterance(speaker, speech_rng, max(task.target_seconds - pad, 0.3),
-                                 config.max_seconds - pad, plan.sentences[task.split])
+                                 config.max_seconds - pad, plan.sentences[task.split],
+                                 min_seconds=max(config.min_seconds - pad, 0.3))
     dry = np.concatenate([np.zeros(lead), utterance.audio, np.zeros(tail)])
 
     reverb = {"reverb": "0", "rt60_s": "", "drr_db": "", "reverb_target": ""}
