@@ -1,0 +1,175 @@
+"""``crpse enhance`` and ``crpse info`` end to end: layout, formats, bad inputs, safety, determinism."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from crpse.checkpoint import save_model
+from crpse.cli import main
+from crpse.nn.ncsnpp import named_config
+from crpse.score_model import build_model
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "tiny.ckpt"
+    save_model(path, build_model("tiny", seed=0))
+    return path
+
+
+@pytest.fixture(scope="module")
+def micro_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "micro.ckpt"
+    save_model(path, build_model(named_config("tiny", nf=4, ch_mult=(1,) * 7, attn_resolutions=()), seed=0))
+    return path
+
+
+def _noise(seconds: float, rate: int, channels: int = 1, seed: int = 0) -> np.ndarray:
+    frames = int(seconds * rate)
+    return (0.1 * np.random.default_rng(seed).standard_normal((frames, channels))).astype(np.float32)
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_bad_inputs_are_reported_and_good_files_enhanced(
+    micro_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    sf.write(src / "good.wav", _noise(0.5, 16000), 16000, subtype="PCM_16")
+    sf.write(src / "sub" / "good2.flac", _noise(0.5, 44100, 2), 44100, subtype="PCM_24")
+    sf.write(src / "all_zero.wav", np.zeros((8000, 1), np.float32), 16000, subtype="PCM_16")
+    raw = (src / "good.wav").read_bytes()
+    (src / "corrupt_header.wav").write_bytes(b"RIFF" + b"\xff" * 40 + raw[44:])
+    (src / "zero_length.wav").write_bytes(b"")
+    (src / "text.wav").write_text("definitely not audio\n")
+    (src / "truncated.wav").write_bytes(raw[: len(raw) // 2])
+    nan = _noise(0.5, 16000)
+    nan[123] = np.nan
+    sf.write(src / "nan.wav", nan, 16000, subtype="FLOAT")
+    inputs_before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+
+    out = tmp_path / "out"
+    status = main(["enhance", str(src), "-o", str(out), "--model", str(micro_ckpt), "--window", "0.5",
+                   "--overlap", "0.1"])
+    err = capsys.readouterr().err
+    assert status == 1
+    expected_errors = {
+        "corrupt_header.wav": "not a readable audio file",
+        "zero_length.wav": "empty file (0 bytes)",
+        "text.wav": "not a readable audio file",
+        "truncated.wav": "truncated file",
+        "nan.wav": "non-finite (NaN/Inf) samples, the first at frame 123",
+    }
+    error_lines = [line for line in err.splitlines() if line.startswith("crpse: error: ")]
+    assert len(error_lines) == len(expected_errors), err
+    for name, reason in expected_errors.items():
+        assert any(line.startswith(f"crpse: error: {src / name}: ") and reason in line for line in error_lines), name
+    assert "all_zero.wav is silent" in caplog.text  # a logging warning (stderr in the real CLI)
+    assert "crpse: enhanced 3 files, 5 failed" in err
+    # exactly the good files (and the silent one), no partial or temporary files
+    assert _files(out) == ["all_zero.wav", "good.wav", "sub/good2.flac"]
+    assert np.all(sf.read(out / "all_zero.wav")[0] == 0)
+    info = sf.info(out / "sub" / "good2.flac")
+    assert (info.samplerate, info.channels, info.frames, info.subtype) == (44100, 2, 22050, "PCM_24")
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == inputs_before  # inputs untouched
+
+
+def test_layout_format_skip_and_overwrite(micro_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "rec"
+    (folder / "day1").mkdir(parents=True)
+    sf.write(folder / "day1" / "a.wav", _noise(0.3, 8000), 8000, subtype="PCM_16")
+    sf.write(folder / "b.ogg", _noise(0.3, 16000), 16000)
+    single = tmp_path / "single.flac"
+    sf.write(single, _noise(0.3, 48000, 2), 48000, subtype="PCM_24")
+    out = tmp_path / "out"
+    args = ["enhance", str(folder), str(single), "-o", str(out), "--model", str(micro_ckpt), "-q"]
+    assert main(args) == 0
+    assert _files(out) == ["b.ogg", "day1/a.wav", "single.flac"]
+    assert sf.info(out / "b.ogg").subtype == "VORBIS"
+
+    assert main([*args, "--format", "flac"]) == 0
+    assert _files(out) == ["b.flac", "b.ogg", "day1/a.flac", "day1/a.wav", "single.flac"]
+    assert sf.info(out / "day1" / "a.flac").subtype == "PCM_16" and sf.info(out / "b.flac").subtype == "PCM_24"
+
+    capsys.readouterr()
+    before = (out / "single.flac").stat().st_mtime_ns
+    assert main(args[:-1]) == 0  # not quiet: reports the skips
+    err = capsys.readouterr().err
+    assert err.count("exists (use --overwrite)") == 3 and "enhanced 0 files, 0 failed, 3 skipped" in err
+    assert (out / "single.flac").stat().st_mtime_ns == before
+    assert main([*args, "--overwrite", "--seed", "3"]) == 0
+    assert (out / "single.flac").stat().st_mtime_ns != before
+
+
+def test_writing_over_an_input_is_refused(micro_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "a.wav"
+    sf.write(source, _noise(0.3, 16000), 16000, subtype="PCM_16")
+    original = source.read_bytes()
+    status = main(["enhance", str(source), "-o", str(tmp_path), "--model", str(micro_ckpt), "--overwrite", "-q"])
+    err = capsys.readouterr().err
+    assert status == 1 and "is an input file; refusing to overwrite inputs" in err
+    assert source.read_bytes() == original and _files(tmp_path) == ["a.wav"]
+
+
+def test_same_seed_same_bytes_through_the_cli(tiny_ckpt: Path, tmp_path: Path) -> None:
+    source = tmp_path / "a.wav"
+    sf.write(source, _noise(0.4, 16000, 2), 16000, subtype="FLOAT")
+    for name in ("x", "y"):
+        assert main(["enhance", str(source), "-o", str(tmp_path / name), "--model", str(tiny_ckpt), "-q",
+                     "--seed", "11", "--device", "cpu"]) == 0
+    assert (tmp_path / "x" / "a.wav").read_bytes() == (tmp_path / "y" / "a.wav").read_bytes()
+    info = sf.info(tmp_path / "x" / "a.wav")
+    assert (info.channels, info.frames, info.subtype) == (2, 6400, "FLOAT")
+
+
+def test_sampler_options_and_invalid_settings(micro_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "a.wav"
+    sf.write(source, _noise(0.2, 16000), 16000, subtype="PCM_16")
+    base = ["enhance", str(source), "--model", str(micro_ckpt), "-q"]
+    assert main([*base, "-o", str(tmp_path / "pc"), "--sampler", "pc", "--steps", "2", "--corrector-steps", "1",
+                 "--snr", "0.33"]) == 0
+    assert main([*base, "-o", str(tmp_path / "ode"), "--sampler", "ode", "--steps", "2", "--ode-method", "heun",
+                 "--t-start", "0.8"]) == 0
+    capsys.readouterr()
+    assert main([*base, "-o", str(tmp_path / "bad"), "--snr", "0.3"]) == 2
+    assert "do not apply to the reverse sampler" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "bad"), "--window", "1", "--overlap", "0.9"]) == 2
+    assert "more than half" in capsys.readouterr().err
+    assert main(["enhance", str(source), "-o", str(tmp_path / "bad"), "--model", str(tmp_path / "nope.ckpt")]) == 2
+    assert "nope.ckpt" in capsys.readouterr().err
+    assert main(["enhance", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "bad")]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_info_describes_the_model(tiny_ckpt: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(tiny_ckpt)]) == 0
+    text = capsys.readouterr().out
+    for fragment in ("kind:         score (stage: untrained)", "sample rate:  16000 Hz", "parameters:   840,646",
+                     "intended:     reverse, 1 step(s) from t_start=0.5", "sde:          BBED (k=2.6",
+                     "n_fft=510, hop_length=128", "nf=16"):
+        assert fragment in text, (fragment, text)
+    assert main(["info", str(tiny_ckpt), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["parameters"] == 840646 and summary["inference"]["steps"] == 1
+    assert summary["backbone"]["ch_mult"] == [1, 2, 2, 2, 2, 2, 2]
+    assert main(["info", str(tiny_ckpt.parent / "missing.ckpt")]) == 1
+    assert "crpse: error:" in capsys.readouterr().err
