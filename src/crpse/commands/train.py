@@ -1,0 +1,219 @@
+"""``crpse train {dsm,crp,predictive}``: train a score model (stage 1), fine-tune it with CRP (stage 2), or train
+the predictive baseline. Lightning is imported only inside :func:`run` (through :mod:`crpse.training.runner`).
+
+Examples::
+
+    crpse train dsm --data-dir corpus --run-dir runs/bbed --backbone ncsnpp --batch-size 16
+    crpse train crp --data-dir corpus --run-dir runs/crp --init runs/bbed/checkpoints/best.ckpt --steps 1 --t-start 0.5
+    crpse train predictive --data-dir corpus --run-dir runs/pred --backbone ncsnpp
+    crpse train dsm ... --accelerator gpu --devices 4 --strategy ddp --precision bf16-mixed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+_DESCRIPTION = """\
+Train with Lightning (needs crpse[train]). Data: DATA_DIR/{train,valid}/{clean,noisy}/*.wav paired by file name,
+random crops of --num-frames frames normalised by the noisy crop's peak. Everything goes to --run-dir: logs
+(TensorBoard + CSV), args.json / config.json, and checkpoints/{last,best}.ckpt (crpse format, usable with
+`crpse enhance --model`) plus checkpoints/full_state.ckpt for resuming. Re-running the same command on an
+existing run directory resumes it. Put --config FILE first: options after it override the file."""
+
+_STAGES = {
+    "dsm": (
+        "stage 1: denoising score matching (BBED or OUVE score model)",
+        "Stage 1 (DSM): t ~ U(t_eps, t_max) per example, loss 1/2 |std(t) s(x_t, y, t) + z|^2. Defaults follow "
+        "the reference (Adam 1e-4, EMA 0.999, batch 16, BBED k=2.6 c=0.52). Validation enhances --num-eval-files "
+        "files with a cheap PC sampler (10 steps = 20 network calls) by default; --val-steps 30 is the reference's.",
+    ),
+    "crp": (
+        "stage 2: correcting the reverse process (fine-tune a score model for N steps)",
+        "Stage 2 (CRP): start at y + std(t_start) z, run N reverse steps without gradient except the last, and "
+        "regress the last step's mean onto the clean spectrogram (Adam 1e-5). --init takes a crpse checkpoint or "
+        "a reference sgmse / sgmse-bbed / sgmse_crp checkpoint; the EMA continues from its EMA (and update count). "
+        "The saved model records sampler 'reverse' with --inference-steps and --inference-t-start.",
+    ),
+    "predictive": (
+        "baseline: the same network mapping y directly to x",
+        "Predictive baseline: the same NCSN++ maps the noisy spectrogram to the clean one (loss 1/2 |x_hat - x|^2), "
+        "same data pipeline, one network call at inference.",
+    ),
+}
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults and keeps the description's line breaks."""
+
+
+class _ConfigAction(argparse.Action):
+    """``--config FILE``: a YAML or JSON mapping of option names (``batch-size`` or ``batch_size``) to values."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        path = Path(values)
+        try:
+            text = path.read_text()
+        except OSError as err:
+            parser.error(f"--config {path}: {err.strerror}")
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        if not isinstance(data, dict):
+            parser.error(f"--config {path}: expected a mapping of option names to values")
+        known = {action.dest for action in parser._actions} - {"help", "config"}
+        for key, value in data.items():
+            dest = str(key).replace("-", "_")
+            if dest not in known:
+                parser.error(f"--config {path}: unknown option {key!r} for this stage")
+            setattr(namespace, dest, value)
+        setattr(namespace, self.dest, str(path))
+
+
+def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
+    parser.add_argument("--config", action=_ConfigAction, metavar="FILE",
+                        help="YAML/JSON file of option values (see configs/); give it first")
+
+    run = parser.add_argument_group("run and data")
+    run.add_argument("--data-dir", required=True, type=Path, metavar="DIR",
+                     help="corpus with train/{clean,noisy} and valid/{clean,noisy}")
+    run.add_argument("--run-dir", required=True, type=Path, metavar="DIR",
+                     help="output folder (keep it outside the repository); an existing run is resumed")
+    run.add_argument("--resume", action="store_true",
+                     help="require resuming from RUN_DIR/checkpoints/full_state.ckpt (automatic when it exists)")
+    run.add_argument("--num-frames", type=int, default=256, metavar="T",
+                     help="STFT frames per training crop ((T-1)*hop samples)")
+    run.add_argument("--batch-size", type=int, default=16, metavar="B", help="examples per batch and process")
+    run.add_argument("--num-workers", type=int, default=2, metavar="N", help="data loader worker processes")
+    run.add_argument("--normalize", choices=("noisy", "clean", "none"), default="noisy",
+                     help="divide each crop by the peak of the noisy (reference) or clean crop")
+    run.add_argument("--downmix", choices=("mean", "first"), default="mean",
+                     help="how multichannel files become mono")
+    run.add_argument("--seed", type=int, default=0, help="seed of initialisation, crops, noise and CRP draws")
+
+    model = parser.add_argument_group("model")
+    if stage == "crp":
+        model.add_argument("--init", required=True, type=Path, metavar="CKPT",
+                           help="stage-1 checkpoint: crpse, or reference sgmse / sgmse-bbed / sgmse_crp .ckpt")
+    else:
+        model.add_argument("--init", type=Path, metavar="CKPT",
+                           help="start from this checkpoint's weights (model options below are then ignored)")
+    model.add_argument("--init-weights", choices=("ema", "raw"), default="ema",
+                       help="weights the optimiser starts from: the checkpoint's EMA weights, or its raw weights "
+                            "(the official stage 2); the EMA always continues from the checkpoint's EMA")
+    if stage != "crp":
+        model.add_argument("--backbone", choices=("ncsnpp", "ncsnpp_m", "tiny"), default="ncsnpp",
+                           help="NCSN++ configuration: the reference's 65.6 M parameters, a ~6x cheaper one, or a "
+                                "< 1 M test network")
+        model.add_argument("--nf", type=int, metavar="C", help="override: base channel count")
+        model.add_argument("--ch-mult", metavar="M,M,...", help="override: channel multiplier per U-Net level")
+        model.add_argument("--num-res-blocks", type=int, metavar="N", help="override: residual blocks per level")
+        model.add_argument("--attn-resolutions", metavar="R,...",
+                           help="override: frequency sizes with attention ('none' for no attention)")
+        model.add_argument("--dropout", type=float, metavar="P", help="override: dropout probability")
+        model.add_argument("--sample-rate", type=int, default=16000, metavar="HZ",
+                           help="the model's sample rate (files at other rates are resampled)")
+    if stage == "dsm":
+        model.add_argument("--sde", choices=("bbed", "ouve"), default="bbed", help="the SDE")
+        model.add_argument("--bbed-k", type=float, default=2.6, metavar="K", help="BBED diffusion base k")
+        model.add_argument("--bbed-c", type=float, default=0.52, metavar="C", help="BBED diffusion scale c")
+        model.add_argument("--ouve-theta", type=float, default=1.5, help="OUVE stiffness")
+        model.add_argument("--ouve-sigma-min", type=float, default=0.05, help="OUVE sigma_min")
+        model.add_argument("--ouve-sigma-max", type=float, default=0.5, help="OUVE sigma_max")
+        model.add_argument("--t-eps", type=float, default=0.03, help="smallest DSM time (and end of sampling)")
+        model.add_argument("--t-max", type=float, metavar="T",
+                           help="largest DSM time (default: 0.999 for BBED, 1 for OUVE)")
+
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--lr", type=float, default=1e-5 if stage == "crp" else 1e-4, help="Adam learning rate")
+    optim.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay (torch-ema warm-up)")
+    optim.add_argument("--max-steps", type=int, default=-1, metavar="N", help="optimiser steps (-1: no limit)")
+    optim.add_argument("--max-time", metavar="DD:HH:MM:SS", help="stop after this wall time (checkpoint written)")
+    optim.add_argument("--accumulate-grad-batches", type=int, default=1, metavar="K",
+                       help="batches per optimiser step")
+    optim.add_argument("--gradient-clip", type=float, default=0.0, metavar="NORM",
+                       help="clip the gradient norm (0: no clipping, as the reference)")
+
+    if stage == "crp":
+        crp = parser.add_argument_group("CRP")
+        crp.add_argument("--steps", default="1", metavar="N|MIN..MAX",
+                         help="reverse steps per training batch, or an inclusive range drawn per batch")
+        crp.add_argument("--t-start", default="0.5", metavar="T|A..B",
+                         help="reverse start time t_rsp, or a range drawn uniformly per batch")
+        crp.add_argument("--grad-step", choices=("last", "random"), default="last",
+                         help="step whose network call gets the gradient (the paper: last)")
+        crp.add_argument("--inference-steps", type=int, metavar="N",
+                         help="N saved as the model's inference setting and used for validation "
+                              "(default: the largest --steps)")
+        crp.add_argument("--inference-t-start", type=float, metavar="T",
+                         help="t_start saved as the model's inference setting (default: the largest --t-start)")
+
+    val = parser.add_argument_group("validation and checkpoints")
+    val.add_argument("--val-every", type=int, default=1000, metavar="N",
+                     help="validate every N optimiser steps (0: never)")
+    val.add_argument("--num-eval-files", type=int, default=10, metavar="K",
+                     help="validation files enhanced full-length and scored (PESQ, ESTOI, SI-SDR), chosen uniformly")
+    val.add_argument("--val-loss-batches", type=int, default=0, metavar="N",
+                     help="validation-loss batches per validation (0: all validation files)")
+    if stage != "predictive":
+        val.add_argument("--val-sampler", choices=("model", "reverse", "pc", "ode"),
+                         default="pc" if stage == "dsm" else "model",
+                         help="sampler for the scored files ('model': the model's inference setting)")
+        val.add_argument("--val-steps", type=int, default=10 if stage == "dsm" else None, metavar="N",
+                         help="sampler steps (unset: the model's)")
+        val.add_argument("--val-t-start", type=float, metavar="T", help="sampler start time (unset: the model's)")
+        val.add_argument("--val-corrector-steps", type=int, default=1, metavar="N", help="PC corrector steps")
+        val.add_argument("--val-snr", type=float, default=0.5, help="PC corrector SNR")
+    val.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
+                     help="write last.ckpt and full_state.ckpt every N optimiser steps (also after each validation)")
+
+    hw = parser.add_argument_group("hardware and logging")
+    hw.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto", help="device type")
+    hw.add_argument("--devices", default="1", metavar="N|auto|I,J",
+                    help="devices per node: a count, 'auto', or a comma list of indices")
+    hw.add_argument("--num-nodes", type=int, default=1, metavar="N", help="machines (DDP)")
+    hw.add_argument("--strategy", default="auto", metavar="NAME",
+                    help="Lightning strategy: auto, ddp, ddp_spawn, ...")
+    hw.add_argument("--precision", choices=("32-true", "bf16-mixed", "16-mixed"), default="32-true",
+                    help="numeric precision (bf16-mixed on recent GPUs)")
+    hw.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for torch (0: torch's default)")
+    hw.add_argument("--log-every", type=int, default=10, metavar="N", help="log training values every N steps")
+    hw.add_argument("--progress-bar", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
+                    help="show Lightning's progress bar (default: when stderr is a terminal)")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``train`` with its ``dsm`` / ``crp`` / ``predictive`` sub-commands."""
+    parser = subparsers.add_parser(
+        "train", help="train DSM, CRP or predictive models (needs crpse[train])", description=_DESCRIPTION,
+        formatter_class=_Formatter,
+    )
+    stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for stage, (help_text, description) in _STAGES.items():
+        stage_parser = stages.add_parser(stage, help=help_text, description=description, formatter_class=_Formatter)
+        _add_stage_options(stage_parser, stage)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train; returns the exit status (1 with a message for bad options, data or checkpoints)."""
+    try:
+        from crpse.training.runner import run_training
+    except ImportError as err:  # lightning missing
+        print(f"error: training needs the train extra (pip install 'crpse[train]'): {err}", file=sys.stderr)
+        return 1
+    from crpse.checkpoint import CheckpointError
+    from crpse.data import DataError
+
+    try:
+        return run_training(args)
+    except (CheckpointError, DataError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1

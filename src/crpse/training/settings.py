@@ -1,0 +1,66 @@
+"""Plain settings of a training run (no Lightning): what the stage trains and how it validates."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from crpse.training.validation import SamplerChoice
+
+Stage = Literal["dsm", "crp", "predictive"]
+STAGES: tuple[str, ...] = ("dsm", "crp", "predictive")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Objective, optimiser and validation settings of one run.
+
+    Attributes:
+        stage: ``dsm`` (stage 1), ``crp`` (stage 2) or ``predictive`` (baseline).
+        lr: Adam learning rate.
+        ema_decay: EMA decay.
+        seed: seed of everything random in training (crops, noise, t, N, t_start).
+        crp_steps: CRP reverse steps N, drawn uniformly (inclusive) per batch from this range.
+        crp_t_start: CRP start time t_rsp, drawn uniformly per batch from this range.
+        grad_step: CRP step that carries the gradient: ``last`` (paper) or ``random``.
+        crp_inference_steps, crp_inference_t_start: the CRP model's inference setting (validation, saved config).
+        val_sampler: sampler used to enhance the validation files.
+        num_eval_files: validation files enhanced full-length at each validation (0: loss only).
+        downmix: mono rule of the data.
+    """
+
+    stage: Stage
+    lr: float
+    ema_decay: float = 0.999
+    seed: int = 0
+    crp_steps: tuple[int, int] = (1, 1)
+    crp_t_start: tuple[float, float] = (0.5, 0.5)
+    grad_step: Literal["last", "random"] = "last"
+    crp_inference_steps: int = 1
+    crp_inference_t_start: float = 0.5
+    val_sampler: SamplerChoice = field(default_factory=SamplerChoice)
+    num_eval_files: int = 10
+    downmix: Literal["mean", "first"] = "mean"
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        low, high = self.crp_steps
+        if not 1 <= low <= high:
+            raise ValueError(f"CRP steps must satisfy 1 <= N_min <= N_max, got {low}..{high}")
+        a, b = self.crp_t_start
+        if not 0 < a <= b:
+            raise ValueError(f"CRP t_start must satisfy 0 < min <= max, got {a}..{b}")
+        if self.grad_step not in ("last", "random"):
+            raise ValueError(f"grad_step must be 'last' or 'random', got {self.grad_step!r}")
+        if self.num_eval_files < 0:
+            raise ValueError(f"num_eval_files must be >= 0, got {self.num_eval_files}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists instead of tuples), for JSON and checkpoints."""
+        data = asdict(self)
+        data["crp_steps"] = list(self.crp_steps)
+        data["crp_t_start"] = list(self.crp_t_start)
+        return data

@@ -1,0 +1,157 @@
+"""Full-length enhancement of validation files and their metrics (no Lightning; used during and after training).
+
+A file is enhanced the way inference does it (reference.md §1.3, §6.1): the noisy waveform is divided by its peak
+over the whole file, transformed, its frames zero-padded to the network's multiple, sampled, transformed back to
+the original length and multiplied by the peak again. PESQ (wide-band at 16 kHz), ESTOI and SI-SDR come from
+:mod:`crpse.metrics`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from crpse.data import Downmix, SpeechPair, read_audio
+from crpse.sampling import sample
+from crpse.score_model import Model, PredictiveModel
+
+#: metric names, in the order of :func:`metric_sums`
+METRICS = ("pesq", "estoi", "si_sdr")
+
+
+@dataclass(frozen=True)
+class SamplerChoice:
+    """Sampler used for validation; ``None`` fields take the model's own inference settings.
+
+    Attributes:
+        sampler: ``reverse``, ``pc``, ``ode`` or ``None`` (the model's sampler).
+        steps: number of steps N.
+        t_start: start time (``None``: the model's, or the SDE's ``t_max`` for another sampler).
+        corrector_steps, snr: predictor-corrector options (``pc`` only).
+    """
+
+    sampler: str | None = None
+    steps: int | None = None
+    t_start: float | None = None
+    corrector_steps: int | None = None
+    snr: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.sampler not in (None, "reverse", "pc", "ode"):
+            raise ValueError(f"sampler must be 'reverse', 'pc', 'ode' or None (the model's), got {self.sampler!r}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+
+    def options(self) -> dict[str, Any]:
+        """Keyword options for :func:`crpse.sampling.sample`."""
+        options: dict[str, Any] = {}
+        if self.sampler == "pc":
+            if self.corrector_steps is not None:
+                options["corrector_steps"] = self.corrector_steps
+            if self.snr is not None:
+                options["snr"] = self.snr
+        return options
+
+    def describe(self, model: Model) -> str:
+        """E.g. ``reverse N=1 t_start=0.5`` (what will actually run on ``model``)."""
+        if isinstance(model, PredictiveModel):
+            return "predictive (1 call)"
+        settings = model.inference
+        sampler = self.sampler or settings.sampler
+        own = sampler == settings.sampler
+        steps = self.steps or (settings.steps if own else None)
+        t_start = self.t_start if self.t_start is not None else (settings.t_start if own else None)
+        text = f"{sampler} N={steps or 'default'} t_start={t_start if t_start is not None else 't_max'}"
+        if sampler == "pc":
+            text += f" corrector_steps={self.corrector_steps or settings.corrector_steps} snr={self.snr or settings.snr}"
+        return text
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def enhance_waveform(
+    model: Model, noisy: np.ndarray, choice: SamplerChoice = SamplerChoice(), generator: torch.Generator | None = None
+) -> tuple[np.ndarray, int]:
+    """Enhance one mono waveform ``[L]`` (at the model's rate) in a single pass.
+
+    Returns:
+        ``(estimate [L] float32, network calls)``.
+    """
+    device = _device(model)
+    length = noisy.shape[-1]
+    peak = float(np.max(np.abs(noisy), initial=0.0))
+    scale = peak if peak > 0 else 1.0
+    wave = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32) / scale).to(device)[None]
+    y = model.transform.to_spec(wave)
+    y = model.transform.pad_frames(y, model.frame_multiple, mode=model.config.pad_mode)
+    x_hat, nfe = sample(
+        model, y, sampler=choice.sampler, steps=choice.steps, t_start=choice.t_start, generator=generator,
+        **choice.options(),
+    )
+    estimate = model.transform.to_wave(x_hat, length)[0] * scale
+    return estimate.float().cpu().numpy(), nfe
+
+
+def score_pair(
+    model: Model,
+    pair: SpeechPair,
+    choice: SamplerChoice = SamplerChoice(),
+    seed: int = 0,
+    downmix: Downmix = "mean",
+) -> dict[str, float]:
+    """Enhance ``pair.noisy`` full-length and score it against ``pair.clean``.
+
+    Args:
+        model: the model to validate (e.g. the EMA copy), in eval mode.
+        pair: the files; both are read at the model's rate.
+        choice: sampler settings.
+        seed: seed of the sampler noise (fixed, so validations are comparable over training).
+        downmix: mono rule for multichannel files.
+
+    Returns:
+        ``{"pesq", "estoi", "si_sdr", "nfe", "seconds"}`` (NaN where a metric is undefined).
+    """
+    from crpse.metrics import estoi_score, pesq_score, si_sdr
+
+    rate = model.sample_rate
+    clean = read_audio(pair.clean, rate, downmix=downmix)
+    noisy = read_audio(pair.noisy, rate, downmix=downmix)
+    length = min(clean.shape[0], noisy.shape[0])
+    clean, noisy = clean[:length], noisy[:length]
+    device = _device(model)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    start = time.perf_counter()
+    estimate, nfe = enhance_waveform(model, noisy, choice, generator)
+    seconds = time.perf_counter() - start
+    return {
+        "pesq": pesq_score(clean, estimate, rate),
+        "estoi": estoi_score(clean, estimate, rate),
+        "si_sdr": si_sdr(clean, estimate),
+        "nfe": float(nfe),
+        "seconds": seconds,
+    }
+
+
+def metric_sums(results: Sequence[dict[str, float]]) -> list[float]:
+    """``[sum, count]`` of the finite values of each metric in :data:`METRICS` (flattened), for cross-rank sums."""
+    sums: list[float] = []
+    for name in METRICS:
+        values = [r[name] for r in results if math.isfinite(r[name])]
+        sums += [float(sum(values)), float(len(values))]
+    return sums
+
+
+def metric_means(sums: Sequence[float]) -> dict[str, float]:
+    """Inverse of :func:`metric_sums` after summing over ranks: the mean of each metric (NaN without values)."""
+    return {
+        name: (sums[2 * i] / sums[2 * i + 1]) if sums[2 * i + 1] > 0 else math.nan for i, name in enumerate(METRICS)
+    }
