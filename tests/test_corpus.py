@@ -87,6 +87,10 @@ def test_layout_pairing_and_format(corpora: tuple[Path, Path]) -> None:
             assert TINY.min_seconds - 1.0 <= float(row["duration_s"]) <= TINY.max_seconds + 1e-3
             assert row["split"] == split and row["seed"] == str(TINY.seed)
     assert len(read_manifest(root, "valid")) == 2 and len(read_manifest(root, "test_mismatched")) == 3
+    # training files are rendered in order until their total reaches --hours, and no further
+    durations = [float(r["duration_s"]) for r in read_manifest(root, "train")]
+    assert sum(durations) >= TINY.hours * 3600 > sum(durations[:-1])
+    assert [r["name"] for r in read_manifest(root, "train")] == [f"train_{i:05d}" for i in range(len(durations))]
 
 
 def test_speakers_and_noises_are_disjoint_across_splits(corpora: tuple[Path, Path]) -> None:

@@ -132,12 +132,15 @@ def _run_synth(args: argparse.Namespace) -> int:
         return 2
     from tqdm import tqdm
 
-    total = sum(len(tasks) for tasks in plan.tasks.values())
+    others = ("valid", "test", "test_mismatched")
+    total = plan.expected_train_files + sum(len(plan.tasks[split]) for split in others)
     start = time.perf_counter()
     with tqdm(total=total, unit="file", desc="synth", disable=args.quiet) as bar:
         try:
             summary = synthesize_corpus(config, args.outdir, jobs=max(1, args.jobs), overwrite=args.overwrite,
                                         progress=bar.update, plan=plan)
+            bar.total = bar.n  # the number of training files is known only at the end
+            bar.refresh()
         except FileExistsError as error:
             print(f"crpse data synth: error: {error}", file=sys.stderr)
             return 2

@@ -17,11 +17,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import json
 import logging
 import shutil
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +61,8 @@ NOISE_TYPE_WEIGHTS = {"babble": 2.0}
 SONIC_PI_TYPE_WEIGHT = 0.5
 #: Talkers rendered per split for babble noise.
 BABBLE_TALKERS = 12
+#: Training files are planned for this multiple of ``--hours`` (rendering stops at ``--hours``).
+TRAIN_OVERPLAN = 1.5
 
 
 @dataclass(frozen=True)
@@ -155,16 +160,21 @@ class CorpusPlan:
         config: The settings.
         sources: Sources in use.
         skipped: Optional sources left out, with the reason.
+        train_seconds: Training audio to render; train files are rendered in index order until their
+            total length reaches it.
+        expected_train_files: Estimate of the number of training files (from the planned lengths).
         speakers: split -> speakers.
         recordings: split -> recorded noises.
         noise_types: split -> noise types that may be drawn.
         sentences: split -> TTS sentences.
-        tasks: split -> files to render.
+        tasks: split -> files to render (for train, candidates in order; see ``train_seconds``).
     """
 
     config: CorpusConfig
     sources: tuple[str, ...]
     skipped: dict[str, str]
+    train_seconds: float
+    expected_train_files: int
     speakers: dict[str, tuple[Speaker, ...]]
     recordings: dict[str, tuple[src.NoiseRecording, ...]]
     noise_types: dict[str, tuple[str, ...]]
@@ -262,8 +272,12 @@ def plan_corpus(config: CorpusConfig) -> CorpusPlan:
     recordings = split_lib.split_recordings(recordings_all, config.mismatched_noise)
     sentences = split_lib.split_sentences(sentence_bank())
 
-    train_lengths = _plan_lengths(config, "train", None, config.hours * 3600.0)
-    n_valid = round(config.valid_fraction * len(train_lengths)) if config.valid_fraction is not None \
+    # Files are whole prompts/sentences, so their real lengths differ from the planned ones: plan
+    # more training files than needed and stop rendering once the real total reaches the hours.
+    train_seconds = config.hours * 3600.0
+    train_lengths = _plan_lengths(config, "train", None, TRAIN_OVERPLAN * train_seconds)
+    expected_train = int(np.searchsorted(np.cumsum(train_lengths), train_seconds)) + 1 if train_lengths else 0
+    n_valid = round(config.valid_fraction * expected_train) if config.valid_fraction is not None \
         else config.valid_files
     counts = {"valid": n_valid, "test": config.test_files, "test_mismatched": config.mismatched_files}
     tasks: dict[str, tuple[FileTask, ...]] = {}
@@ -289,7 +303,8 @@ def plan_corpus(config: CorpusConfig) -> CorpusPlan:
         if tasks[split] and not any(s.real for s in speakers[split]) and split in ("train", "test_mismatched"):
             logger.warning("the %s split has no real talker; it uses TTS voices only", split)
     return CorpusPlan(
-        config=config, sources=used, skipped=skipped,
+        config=config, sources=used, skipped=skipped, train_seconds=train_seconds,
+        expected_train_files=min(expected_train, len(train_lengths)),
         speakers={k: tuple(v) for k, v in speakers.items()},
         recordings={k: tuple(v) for k, v in recordings.items()},
         noise_types=noise_types, sentences=sentences, tasks=tasks,
@@ -466,9 +481,38 @@ def _summary(plan: CorpusPlan, rows: dict[str, list[dict[str, str]]]) -> dict:
     }
 
 
+def _rows_in_order(plan: CorpusPlan, tasks: Sequence[FileTask], outdir: Path,
+                   executor: ProcessPoolExecutor | None, window: int) -> Iterator[dict[str, str]]:
+    """Render ``tasks`` and yield their rows in task order, keeping at most ``window`` tasks in flight.
+
+    When the consumer stops early, tasks not yet started are cancelled and running ones awaited.
+    """
+    if executor is None:
+        for task in tasks:
+            yield render_file(plan, task, outdir)
+        return
+    remaining = iter(tasks)
+    pending: deque[Future[dict[str, str]]] = deque(
+        executor.submit(_render_in_worker, task) for task in itertools.islice(remaining, window))
+    try:
+        while pending:
+            row = pending.popleft().result()
+            following = next(remaining, None)
+            if following is not None:
+                pending.append(executor.submit(_render_in_worker, following))
+            yield row
+    finally:
+        for future in pending:
+            future.cancel()
+        wait(pending)
+
+
 def synthesize_corpus(config: CorpusConfig, outdir: str | Path, jobs: int = 1, overwrite: bool = False,
                       progress: Callable[[int], None] | None = None, plan: CorpusPlan | None = None) -> dict:
     """Generate the whole corpus into ``outdir``.
+
+    Training files are rendered in index order until their total length reaches ``config.hours``;
+    the other splits get their fixed numbers of files.
 
     Args:
         config: Corpus settings.
@@ -485,25 +529,41 @@ def synthesize_corpus(config: CorpusConfig, outdir: str | Path, jobs: int = 1, o
     if plan is None or plan.config != config:
         plan = plan_corpus(config)
     _prepare_outdir(outdir, overwrite)
-    all_tasks = [task for split in SPLITS for task in plan.tasks[split]]
     rows: dict[str, list[dict[str, str]]] = {split: [] for split in SPLITS}
-    if jobs <= 1:
-        for task in all_tasks:
-            rows[task.split].append(render_file(plan, task, outdir))
-            if progress:
-                progress(1)
-    else:
-        import multiprocessing
+    with ExitStack() as stack:
+        executor = None
+        if jobs > 1:
+            import multiprocessing
 
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(plan, outdir)) as executor:
-            for row in executor.map(_render_in_worker, all_tasks, chunksize=4):
-                rows[row["split"]].append(row)
+            executor = stack.enter_context(ProcessPoolExecutor(
+                max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                initargs=(plan, outdir)))
+        window = 4 * max(1, jobs)
+        rendered = 0.0
+        if plan.train_seconds > 0:
+            train_rows = _rows_in_order(plan, plan.tasks["train"], outdir, executor, window)
+            for row in train_rows:
+                rows["train"].append(row)
+                rendered += float(row["duration_s"])
                 if progress:
                     progress(1)
+                if rendered >= plan.train_seconds:
+                    break
+            train_rows.close()
+        if rendered < plan.train_seconds and plan.train_seconds > 0:
+            logger.warning("planned training files ran out at %.3f of %.3f hours", rendered / 3600,
+                           plan.train_seconds / 3600)
+        others = [task for split in SPLITS[1:] for task in plan.tasks[split]]
+        for row in _rows_in_order(plan, others, outdir, executor, window):
+            rows[row["split"]].append(row)
+            if progress:
+                progress(1)
+    kept = {row["name"] for row in rows["train"]}
+    for task in plan.tasks["train"]:  # files rendered ahead of the cut
+        if task.name not in kept:
+            for kind in ("clean", "noisy"):
+                (outdir / "train" / kind / f"{task.name}.wav").unlink(missing_ok=True)
     for split in SPLITS:
-        rows[split].sort(key=lambda r: r["name"])
         (outdir / split / "manifest.csv").write_text(_manifest_text(rows[split]), encoding="utf-8")
     summary = _summary(plan, rows)
     (outdir / "corpus.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
