@@ -140,7 +140,9 @@ def test_same_seed_same_bytes_through_the_cli(tiny_ckpt: Path, tmp_path: Path) -
     assert (info.channels, info.frames, info.subtype) == (2, 6400, "FLOAT")
 
 
-def test_sampler_options_and_invalid_settings(micro_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sampler_options_and_invalid_settings(
+    micro_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = tmp_path / "a.wav"
     sf.write(source, _noise(0.2, 16000), 16000, subtype="PCM_16")
     base = ["enhance", str(source), "--model", str(micro_ckpt), "-q"]

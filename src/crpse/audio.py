@@ -197,7 +197,9 @@ def scan_audio(path: str | os.PathLike[str], block_frames: int = BLOCK_FRAMES) -
     except AudioFileError:
         raise
     except (sf.LibsndfileError, RuntimeError, OSError) as error:
-        raise AudioFileError(f"cannot decode the file after frame {frames} (truncated or corrupt): {_reason(error)}") from error
+        raise AudioFileError(
+            f"cannot decode the file after frame {frames} (truncated or corrupt): {_reason(error)}"
+        ) from error
     if frames == 0:
         raise AudioFileError("empty audio (0 frames)")
     if info.format not in ("MP3", "OGG") and frames < info.frames:
@@ -218,7 +220,9 @@ def iter_blocks(path: str | os.PathLike[str], block_frames: int = BLOCK_FRAMES) 
                 frames += block.shape[0]
                 yield np.ascontiguousarray(block.T)
     except (sf.LibsndfileError, RuntimeError) as error:
-        raise AudioFileError(f"cannot decode the file after frame {frames} (truncated or corrupt): {_reason(error)}") from error
+        raise AudioFileError(
+            f"cannot decode the file after frame {frames} (truncated or corrupt): {_reason(error)}"
+        ) from error
 
 
 def find_audio_files(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[InputFile], list[tuple[Path, str]]]:

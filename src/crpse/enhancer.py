@@ -256,9 +256,8 @@ class Enhancer:
         self.seed = secrets.randbits(63) if seed is None else int(seed)
         self.batch_size = int(batch_size)
         transform = self.model.transform
-        self.plan = plan_windows(
-            self.model.sample_rate, window, overlap, transform.hop_length, int(getattr(self.model, "frame_multiple", 64))
-        )
+        frame_multiple = int(getattr(self.model, "frame_multiple", 64))
+        self.plan = plan_windows(self.model.sample_rate, window, overlap, transform.hop_length, frame_multiple)
         self.sampler, self.steps, self.t_start, self.sampler_options = self._resolve_sampling(
             sampler, steps, t_start, dict(sampler_options)
         )
@@ -297,13 +296,12 @@ class Enhancer:
         if unknown:
             allowed = ", ".join(SAMPLER_OPTIONS[sampler]) or "none"
             raise ValueError(f"options {unknown} do not apply to the {sampler} sampler (it takes: {allowed})")
-        if sampler == settings.sampler:
+        if sampler == settings.sampler:  # the same resolution as crpse.sampling.sample
             steps = steps or settings.steps
             t_start = settings.t_start if t_start is None else t_start
-            defaults = {"corrector_steps": settings.corrector_steps, "snr": settings.snr, "method": settings.ode_method}
         else:
             steps = steps or _DEFAULT_STEPS.get(sampler, 1)
-            defaults = {"corrector_steps": 1, "snr": 0.5, "method": "euler"}
+        defaults = {"corrector_steps": settings.corrector_steps, "snr": settings.snr, "method": settings.ode_method}
         t_start = resolve_t_start(self.model, t_start)  # validates the range for this SDE
         full = {name: options.get(name, defaults[name]) for name in SAMPLER_OPTIONS[sampler]}
         if sampler == "pc" and int(full["corrector_steps"]) < 0:

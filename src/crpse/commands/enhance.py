@@ -50,10 +50,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     sampling.add_argument("--snr", type=float, metavar="R", help="pc: corrector signal-to-noise ratio")
     sampling.add_argument("--ode-method", choices=("euler", "heun"), help="ode: integrator")
     sampling.add_argument(
-        "--seed", type=int, default=_DEFAULT_SEED, help=f"noise seed; the same seed gives identical output (default: {_DEFAULT_SEED})"
+        "--seed", type=int, default=_DEFAULT_SEED,
+        help=f"noise seed; the same seed gives identical output (default: {_DEFAULT_SEED})",
     )
     run_group = parser.add_argument_group("processing")
-    run_group.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run (default: auto = CUDA if available)")
+    run_group.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto",
+        help="where to run (default: auto = CUDA if available)",
+    )
     run_group.add_argument(
         "--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="B",
         help=f"single-channel windows per network call (default: {DEFAULT_BATCH_SIZE})",
