@@ -41,6 +41,14 @@ def test_find_audio_files_keeps_the_layout(tmp_path: Path) -> None:
     assert problems == [(tmp_path / "missing", "no such file or folder")]  # x.wav given twice is listed once
 
 
+def test_find_audio_files_skips_the_output_folder(tmp_path: Path) -> None:
+    (tmp_path / "in" / "enhanced").mkdir(parents=True)
+    (tmp_path / "in" / "a.wav").write_bytes(b"")
+    (tmp_path / "in" / "enhanced" / "a.wav").write_bytes(b"")
+    files, _ = find_audio_files([tmp_path / "in"], exclude=[tmp_path / "in" / "enhanced"])
+    assert [str(f.relative) for f in files] == ["a.wav"]
+
+
 def test_explicit_file_with_any_suffix_is_taken(tmp_path: Path) -> None:
     odd = tmp_path / "take.aiff"
     odd.write_bytes(b"")

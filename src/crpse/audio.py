@@ -225,7 +225,9 @@ def iter_blocks(path: str | os.PathLike[str], block_frames: int = BLOCK_FRAMES) 
         ) from error
 
 
-def find_audio_files(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[InputFile], list[tuple[Path, str]]]:
+def find_audio_files(
+    inputs: Sequence[str | os.PathLike[str]], exclude: Sequence[str | os.PathLike[str]] = ()
+) -> tuple[list[InputFile], list[tuple[Path, str]]]:
     """Expand files and folders (recursively) into the audio files to enhance.
 
     A file given directly keeps only its name (``OUTDIR/name``); files found in a folder keep their path relative
@@ -235,6 +237,8 @@ def find_audio_files(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Inp
 
     Args:
         inputs: files and folders.
+        exclude: folders not to descend into (e.g. the output folder when it lies inside an input folder, so
+            that a second run does not enhance the first run's outputs).
 
     Returns:
         ``(files, problems)``: the files in a deterministic order (inputs in the given order, folder contents
@@ -243,6 +247,7 @@ def find_audio_files(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Inp
     files: list[InputFile] = []
     problems: list[tuple[Path, str]] = []
     seen: set[Path] = set()
+    excluded = {Path(folder).resolve() for folder in exclude}
 
     def add(path: Path, relative: Path) -> None:
         source = path.resolve()
@@ -255,7 +260,9 @@ def find_audio_files(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Inp
         if root.is_dir():
             found = []
             for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                dirnames[:] = sorted(
+                    d for d in dirnames if not d.startswith(".") and (Path(dirpath) / d).resolve() not in excluded
+                )
                 for name in filenames:
                     if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES:
                         found.append(Path(dirpath) / name)

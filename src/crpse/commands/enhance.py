@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from crpse.audio import AudioFileError, audio_info, find_audio_files
     from crpse.enhancer import Enhancer
 
-    files, problems = find_audio_files(args.inputs)
+    files, problems = find_audio_files(args.inputs, exclude=[args.output])
     failed = 0
     for path, reason in problems:
         _error(f"{path}: {reason}")
