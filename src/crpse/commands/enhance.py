@@ -117,6 +117,7 @@ def _output_path(outdir: Path, relative: Path, fmt: str | None) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Enhance every input; returns 0 when all succeeded, 1 when any failed, 2 for invalid settings."""
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from crpse.audio import AudioFileError, audio_info, find_audio_files
     from crpse.enhancer import Enhancer
@@ -181,12 +182,11 @@ def run(args: argparse.Namespace) -> int:
             skipped += 1
             continue
         try:
+            info = audio_info(item.path)
             with tqdm(
-                total=1, unit="window", desc=item.path.name, leave=False, position=1,
-                disable=True if quiet else None, dynamic_ncols=True,
-            ) as windows:
-                info = audio_info(item.path)
-                windows.total = enhancer.num_windows(info.frames, info.sample_rate)
+                total=enhancer.num_windows(info.frames, info.sample_rate), unit="window", desc=item.path.name,
+                leave=False, position=1, disable=True if quiet else None, dynamic_ncols=True,
+            ) as windows, logging_redirect_tqdm():
                 enhancer.enhance_file(item.path, target, overwrite=True, progress=windows.update)
             enhanced += 1
         except (AudioFileError, OSError, ValueError, RuntimeError) as error:
