@@ -209,3 +209,14 @@ def test_training_modules_keep_lightning_out_of_the_inference_path() -> None:
         "assert not [m for m in sys.modules if m.startswith(('lightning', 'pytorch_lightning'))], 'lightning imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_example_configs_parse() -> None:
+    configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+    assert configs
+    for config in configs:
+        stage = "crp" if "crp" in config.name else "predictive" if "predictive" in config.name else "dsm"
+        argv = ["train", stage, "--config", str(config), "--data-dir", "d", "--run-dir", "r"]
+        argv += ["--init", "x.ckpt"] if stage == "crp" else []
+        args = build_parser(argv).parse_args(argv)
+        assert args.batch_size >= 1 and args.lr > 0, config.name

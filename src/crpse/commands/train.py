@@ -215,5 +215,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return run_training(args)
     except (CheckpointError, DataError, FileNotFoundError, ValueError) as err:
+        if getattr(args, "verbose", False):
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 1
