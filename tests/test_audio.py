@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,12 @@ import pytest
 import soundfile as sf
 
 from crpse.audio import (
+    OGG_SERIAL,
     AtomicAudioWriter,
     AudioFileError,
     AudioInfo,
     StreamResampler,
+    _ogg_crc,
     audio_info,
     find_audio_files,
     iter_blocks,
@@ -151,6 +154,45 @@ def test_atomic_writer_commits_only_complete_files(tmp_path: Path) -> None:
         writer.write(block)
     assert writer.clipped == 0
     np.testing.assert_array_equal(sf.read(tmp_path / "f.wav", dtype="float32")[0], block[0])
+
+
+def test_written_files_are_byte_reproducible(tmp_path: Path) -> None:
+    """libsndfile stamps float WAVs with the time (PEAK chunk) and Ogg streams with a clock-seeded serial."""
+    block = _noise(20000, 2).T
+    for fmt, subtype, suffix in (("WAV", "FLOAT", ".wav"), ("OGG", "VORBIS", ".ogg"), ("FLAC", "PCM_24", ".flac")):
+        written = []
+        for name in ("a", "b"):
+            with AtomicAudioWriter(tmp_path / f"{name}{suffix}", 16000, 2, fmt, subtype) as writer:
+                writer.write(block)
+            written.append((tmp_path / f"{name}{suffix}").read_bytes())
+        assert written[0] == written[1], fmt
+        assert b"PEAK" not in written[0]
+        assert sf.info(tmp_path / f"a{suffix}").frames == 20000
+    # the rewritten Ogg pages carry the fixed serial and valid checksums
+    data = (tmp_path / "a.ogg").read_bytes()
+    offset = pages = 0
+    while offset < len(data):
+        assert data[offset : offset + 4] == b"OggS"
+        count = data[offset + 26]
+        size = 27 + count + sum(data[offset + 27 : offset + 27 + count])
+        page = bytearray(data[offset : offset + size])
+        assert struct.unpack_from("<I", page, 14)[0] == OGG_SERIAL
+        stored = struct.unpack_from("<I", page, 22)[0]
+        struct.pack_into("<I", page, 22, 0)
+        assert _ogg_crc(bytes(page)) == stored
+        offset += size
+        pages += 1
+    assert pages >= 3
+
+
+def test_ogg_checksum_matches_libogg(tmp_path: Path) -> None:
+    sf.write(tmp_path / "x.ogg", _noise(8000), 8000)
+    data = (tmp_path / "x.ogg").read_bytes()
+    size = 27 + data[26] + sum(data[27 : 27 + data[26]])
+    page = bytearray(data[:size])
+    stored = struct.unpack_from("<I", page, 22)[0]
+    struct.pack_into("<I", page, 22, 0)
+    assert _ogg_crc(bytes(page)) == stored  # libsndfile's own (libogg) checksum of its first page
 
 
 def test_atomic_writer_replaces_an_existing_file(tmp_path: Path) -> None:

@@ -217,15 +217,16 @@ def test_files_keep_rate_channels_length_and_subtype(tiny_ckpt: Path, tmp_path: 
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
 
-def test_same_seed_gives_identical_bytes(tiny_ckpt: Path, tmp_path: Path) -> None:
-    source = tmp_path / "a.flac"
-    sf.write(source, _speechlike(0.4, 44100, 2).T, 44100, subtype="PCM_24")
-    Enhancer(tiny_ckpt, seed=5).enhance_file(source, tmp_path / "x.flac")
-    Enhancer(tiny_ckpt, seed=5).enhance_file(source, tmp_path / "y.flac")
-    Enhancer(tiny_ckpt, seed=6).enhance_file(source, tmp_path / "z.flac")
-    assert (tmp_path / "x.flac").read_bytes() == (tmp_path / "y.flac").read_bytes()
-    assert (tmp_path / "x.flac").read_bytes() != (tmp_path / "z.flac").read_bytes()
-    assert source.read_bytes() != (tmp_path / "x.flac").read_bytes()
+@pytest.mark.parametrize(("suffix", "subtype"), [(".flac", "PCM_24"), (".wav", "FLOAT"), (".ogg", "VORBIS")])
+def test_same_seed_gives_identical_bytes(tiny_ckpt: Path, tmp_path: Path, suffix: str, subtype: str) -> None:
+    source = tmp_path / f"a{suffix}"
+    sf.write(source, _speechlike(0.4, 44100, 2).T, 44100, subtype=subtype)
+    Enhancer(tiny_ckpt, seed=5).enhance_file(source, tmp_path / f"x{suffix}")
+    Enhancer(tiny_ckpt, seed=5).enhance_file(source, tmp_path / f"y{suffix}")
+    Enhancer(tiny_ckpt, seed=6).enhance_file(source, tmp_path / f"z{suffix}")
+    assert (tmp_path / f"x{suffix}").read_bytes() == (tmp_path / f"y{suffix}").read_bytes()
+    assert (tmp_path / f"x{suffix}").read_bytes() != (tmp_path / f"z{suffix}").read_bytes()
+    assert source.read_bytes() != (tmp_path / f"x{suffix}").read_bytes()
 
 
 def test_file_safety(micro_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ import logging
 import os
 import struct
 import tempfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,6 +357,7 @@ class AtomicAudioWriter:
                 format=self.format,
                 subtype=self.subtype,
             )
+            _disable_peak_chunk(self._handle)
         except BaseException:
             self._discard()
             raise
@@ -388,6 +390,8 @@ class AtomicAudioWriter:
             if handle is not None:
                 handle.close()
             assert self._temp is not None
+            if self.format == "OGG":
+                fix_ogg_serial(self._temp)
             os.chmod(self._temp, 0o666 & ~_umask())
             os.replace(self._temp, self.destination)
             self._temp = None
@@ -400,6 +404,80 @@ class AtomicAudioWriter:
             with contextlib.suppress(OSError):
                 self._temp.unlink()
             self._temp = None
+
+
+#: libsndfile's SFC_SET_ADD_PEAK_CHUNK command (sndfile.h), not exported by soundfile
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
+
+
+def _disable_peak_chunk(handle: sf.SoundFile) -> None:
+    """Ask libsndfile not to write a PEAK chunk into float WAV/AIFF files.
+
+    The chunk stores the time of writing, so two otherwise identical float files would differ in their bytes.
+    Uses soundfile's internal handle; without it the file is still valid, only not byte-reproducible.
+    """
+    try:
+        sf._snd.sf_command(handle._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+    except AttributeError:  # pragma: no cover - a soundfile without these internals
+        logger.debug("cannot disable the PEAK chunk with this soundfile version")
+
+
+_BIT_REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+
+#: the Ogg stream serial number written by :func:`fix_ogg_serial` ("crps")
+OGG_SERIAL = 0x63727073
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg's page checksum: CRC-32, polynomial 0x04C11DB7, MSB first, initial value 0, no final xor.
+
+    Computed with zlib's (bit-reflected) CRC-32 on bit-reversed bytes, so it runs at C speed.
+    """
+    reflected = zlib.crc32(page.translate(_BIT_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{reflected:032b}"[::-1], 2)
+
+
+def fix_ogg_serial(path: str | os.PathLike[str], serial: int = OGG_SERIAL) -> bool:
+    """Replace the random stream serial number libsndfile writes into an Ogg file by a fixed one, in place.
+
+    libsndfile seeds the serial number from the clock, so the same audio encodes to different bytes on every
+    run; with a fixed serial the file is byte-reproducible. Page checksums are recomputed. The file is processed
+    page by page (at most 64 KiB in memory). Files with more than one logical stream are left unchanged.
+
+    Returns:
+        Whether the file was changed.
+    """
+    pages: list[tuple[int, bytes]] = []
+    serials: set[int] = set()
+    with open(path, "rb") as handle:
+        offset = 0
+        while True:
+            header = handle.read(27)
+            if len(header) < 27:
+                break
+            if header[:4] != b"OggS":
+                logger.debug("%s: not an Ogg page at byte %d; serial left unchanged", path, offset)
+                return False
+            table = handle.read(header[26])
+            size = 27 + len(table) + sum(table)
+            handle.seek(offset + size)
+            serials.add(struct.unpack_from("<I", header, 14)[0])
+            pages.append((offset, header))
+            offset += size
+    if len(serials) != 1:
+        return False
+    with open(path, "r+b") as handle:
+        for offset, header in pages:
+            handle.seek(offset + 27)
+            table = handle.read(header[26])
+            handle.seek(offset)
+            page = bytearray(handle.read(27 + len(table) + sum(table)))
+            struct.pack_into("<I", page, 14, serial)
+            struct.pack_into("<I", page, 22, 0)
+            struct.pack_into("<I", page, 22, _ogg_crc(bytes(page)))
+            handle.seek(offset + 14)
+            handle.write(page[14:26])
+    return True
 
 
 def _umask() -> int:
