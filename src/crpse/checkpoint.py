@@ -215,7 +215,7 @@ def _from_crpse(data: dict[str, Any], ema: bool, path: Any) -> Model:
         if data.get("ema_state_dict") is not None:
             weights = data["ema_state_dict"]
         else:
-            logger.info("%s has no EMA weights; using the raw weights", path)
+            logger.debug("%s has no EMA weights; using the raw weights", path)
     _load_weights(model, weights, path)
     return model
 
@@ -289,7 +289,7 @@ def _from_reference(data: dict[str, Any], ema: bool, path: Any) -> Model:
             )
         state = dict(zip(names, shadow, strict=True))
     elif ema:
-        logger.info("%s has no EMA weights; using the raw weights", path)
+        logger.debug("%s has no EMA weights; using the raw weights", path)
     _load_weights(model, state, path)
     return model
 

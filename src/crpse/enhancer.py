@@ -69,9 +69,6 @@ SILENCE_PEAK = 1e-8
 #: default seed (deterministic output unless ``seed=None``)
 DEFAULT_SEED = 0
 
-#: options each sampler accepts (besides steps/t_start); ``ode_method`` is accepted as an alias of ``method``
-SAMPLER_OPTIONS = {"reverse": (), "pc": ("corrector_steps", "snr"), "ode": ("method",)}
-
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 Progress = Callable[[int], Any]
 
@@ -276,8 +273,6 @@ class Enhancer:
     def _resolve_sampling(
         self, sampler: str | None, steps: int | None, t_start: float | None, options: dict[str, Any]
     ) -> tuple[str | None, int | None, float | None, dict[str, Any]]:
-        if "ode_method" in options:
-            options["method"] = options.pop("ode_method")
         options = {k: v for k, v in options.items() if v is not None}
         if self.is_predictive:
             if sampler not in (None, "reverse", "predictive") or options or t_start is not None:
@@ -286,39 +281,13 @@ class Enhancer:
                     "sampler options"
                 )
             return None, 1, None, {}
-        from crpse.sampling import _DEFAULT_STEPS, resolve_t_start
+        from crpse.sampling import resolve_sampler
 
-        settings = self.model.inference
-        sampler = sampler or settings.sampler
-        if sampler not in SAMPLER_OPTIONS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLER_OPTIONS)}")
-        unknown = sorted(set(options) - set(SAMPLER_OPTIONS[sampler]))
-        if unknown:
-            allowed = ", ".join(SAMPLER_OPTIONS[sampler]) or "none"
-            raise ValueError(f"options {unknown} do not apply to the {sampler} sampler (it takes: {allowed})")
-        if sampler == settings.sampler:  # the same resolution as crpse.sampling.sample
-            steps = steps or settings.steps
-            t_start = settings.t_start if t_start is None else t_start
-        else:
-            steps = steps or _DEFAULT_STEPS.get(sampler, 1)
-        defaults = {"corrector_steps": settings.corrector_steps, "snr": settings.snr, "method": settings.ode_method}
-        t_start = resolve_t_start(self.model, t_start)  # validates the range for this SDE
-        full = {name: options.get(name, defaults[name]) for name in SAMPLER_OPTIONS[sampler]}
-        if sampler == "pc" and int(full["corrector_steps"]) < 0:
-            raise ValueError(f"corrector_steps must be >= 0, got {full['corrector_steps']}")
-        if sampler == "ode" and full["method"] not in ("euler", "heun"):
-            raise ValueError(f"the ode method must be 'euler' or 'heun', got {full['method']!r}")
-        return sampler, int(steps), float(t_start), full
+        self._choice = resolve_sampler(self.model, sampler, steps, t_start, **options)
+        return self._choice.sampler, self._choice.steps, self._choice.t_start, self._choice.options
 
     def _count_noise_draws(self) -> int:
-        if self.is_predictive:
-            return 0
-        if self.sampler == "reverse":
-            return int(self.steps or 1)
-        if self.sampler == "pc":
-            steps, corrector = int(self.steps or 1), int(self.sampler_options["corrector_steps"])
-            return 1 + steps * corrector + steps - 1
-        return 1  # ode: the prior only
+        return 0 if self.is_predictive else self._choice.noise_draws
 
     def num_windows(self, frames: int, sample_rate: int) -> int:
         """Windows per channel for a signal of ``frames`` samples at ``sample_rate``."""

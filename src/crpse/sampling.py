@@ -12,6 +12,7 @@ draw, in the reference's order) or drawn from ``generator``. The CRP loss (:mod:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -245,6 +246,77 @@ def ode_sample(
     return x, nfe
 
 
+#: options each sampler accepts besides steps and t_start
+SAMPLER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "reverse": (),
+    "pc": ("corrector_steps", "snr"),
+    "ode": ("method",),  # ``ode_method`` is accepted as an alias
+}
+
+
+@dataclass(frozen=True)
+class SamplerChoice:
+    """A fully resolved sampler setting: which sampler, how many steps, from when, with which options."""
+
+    sampler: str
+    steps: int
+    t_start: float
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def noise_draws(self) -> int:
+        """Number of noise tensors the sampler draws (the length of its ``noise=`` list)."""
+        if self.sampler == "reverse":
+            return self.steps
+        if self.sampler == "pc":
+            return 1 + self.steps * int(self.options["corrector_steps"]) + self.steps - 1
+        return 1
+
+    @property
+    def network_calls(self) -> int:
+        if self.sampler == "pc":
+            return self.steps * (int(self.options["corrector_steps"]) + 1)
+        if self.sampler == "ode" and self.options["method"] == "heun":
+            return 2 * self.steps - 1
+        return self.steps
+
+
+def resolve_sampler(
+    model: ScoreModel, sampler: str | None = None, steps: int | None = None, t_start: float | None = None,
+    **options: Any,
+) -> SamplerChoice:
+    """Fill unset sampler settings from ``model.inference`` and validate them.
+
+    The model's own steps and t_start apply when its own sampler is used; another sampler named without a step
+    count gets its usual default (``pc``/``ode``: 30). ``t_start=None`` then means the SDE's ``t_max``.
+    """
+    settings = model.inference
+    sampler = sampler or settings.sampler
+    if sampler not in SAMPLER_OPTIONS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLER_OPTIONS)}")
+    if "ode_method" in options:
+        options["method"] = options.pop("ode_method")
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(options) - set(SAMPLER_OPTIONS[sampler]))
+    if unknown:
+        allowed = ", ".join(SAMPLER_OPTIONS[sampler]) or "none"
+        raise ValueError(f"options {unknown} do not apply to the {sampler} sampler (it takes: {allowed})")
+    if sampler == settings.sampler:
+        steps = steps or settings.steps
+        t_start = settings.t_start if t_start is None else t_start
+    else:
+        steps = steps or _DEFAULT_STEPS[sampler]
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    defaults = {"corrector_steps": settings.corrector_steps, "snr": settings.snr, "method": settings.ode_method}
+    full = {name: options.get(name, defaults[name]) for name in SAMPLER_OPTIONS[sampler]}
+    if sampler == "pc" and int(full["corrector_steps"]) < 0:
+        raise ValueError(f"corrector_steps must be >= 0, got {full['corrector_steps']}")
+    if sampler == "ode" and full["method"] not in ("euler", "heun"):
+        raise ValueError(f"the ode method must be 'euler' or 'heun', got {full['method']!r}")
+    return SamplerChoice(sampler, int(steps), resolve_t_start(model, t_start), full)
+
+
 def sample(
     model: Model,
     y: torch.Tensor,
@@ -258,7 +330,8 @@ def sample(
     """Enhance a spectrogram batch with the model's intended sampler, or the one named.
 
     Unset ``sampler``, ``steps``, ``t_start`` and sampler options (``corrector_steps``, ``snr``, ``method``) come
-    from ``model.inference``. A :class:`PredictiveModel` is one network call whatever the settings.
+    from ``model.inference`` (:func:`resolve_sampler`). A :class:`PredictiveModel` is one network call whatever
+    the settings.
 
     Args:
         model: score or predictive model.
@@ -271,26 +344,11 @@ def sample(
         if sampler not in (None, "predictive", "reverse"):
             raise ValueError(f"a predictive model has no {sampler!r} sampler: it maps y to x in one call")
         return model(y), 1
-    settings = model.inference
-    sampler = sampler or settings.sampler
-    if sampler == settings.sampler:
-        steps = steps or settings.steps
-        t_start = settings.t_start if t_start is None else t_start
-    else:
-        steps = steps or _DEFAULT_STEPS.get(sampler, 1)
-    if sampler == "reverse":
-        unknown = set(options)
-        if unknown:
-            raise ValueError(f"options {sorted(unknown)} do not apply to the reverse sampler")
-        return reverse_sample(model, y, steps, t_start, noise=noise, generator=generator)
-    if sampler == "pc":
-        return pc_sample(
-            model, y, steps, corrector_steps=options.pop("corrector_steps", settings.corrector_steps),
-            snr=options.pop("snr", settings.snr), t_start=t_start, noise=noise, generator=generator, **options,
-        )
-    if sampler == "ode":
-        return ode_sample(
-            model, y, steps, t_start=t_start, method=options.pop("method", settings.ode_method), noise=noise,
-            generator=generator, **options,
-        )
-    raise ValueError(f"unknown sampler {sampler!r}; choose 'reverse', 'pc' or 'ode'")
+    choice = resolve_sampler(model, sampler, steps, t_start, **options)
+    if choice.sampler == "reverse":
+        return reverse_sample(model, y, choice.steps, choice.t_start, noise=noise, generator=generator)
+    if choice.sampler == "pc":
+        return pc_sample(model, y, choice.steps, t_start=choice.t_start, noise=noise, generator=generator,
+                         **choice.options)
+    return ode_sample(model, y, choice.steps, t_start=choice.t_start, noise=noise, generator=generator,
+                      **choice.options)
