@@ -220,3 +220,21 @@ def test_example_configs_parse() -> None:
         argv += ["--init", "x.ckpt"] if stage == "crp" else []
         args = build_parser(argv).parse_args(argv)
         assert args.batch_size >= 1 and args.lr > 0, config.name
+
+
+def test_a_run_directory_in_use_is_refused(corpus: Path, tmp_path: Path, fast_args,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); f.write('pid 4242'); f.flush(); print('locked', flush=True); time.sleep(60)",
+         str(run_dir / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert _run(fast_args("dsm", corpus, run_dir, "--max-steps", "1")) == 1
+        assert "in use by another crpse train process (pid 4242)" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _run(fast_args("dsm", corpus, run_dir, "--max-steps", "1", "--val-every", "0")) == 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,12 @@ _STAGES = {
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the description's line breaks."""
+    """Shows defaults (except unset ones and flags) and keeps the description's line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _ConfigAction(argparse.Action):
@@ -96,7 +102,7 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
                      help="divide each crop by the peak of the noisy (reference) or clean crop")
     run.add_argument("--downmix", choices=("mean", "first"), default="mean",
                      help="how multichannel files become mono")
-    run.add_argument("--seed", type=int, default=0, help="seed of initialisation, crops, noise and CRP draws")
+    run.add_argument("--seed", type=int, default=0, metavar="S", help="seed of initialisation, crops, noise and CRP draws")
 
     model = parser.add_argument_group("model")
     if stage == "crp":
@@ -133,7 +139,7 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
 
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--lr", type=float, default=1e-5 if stage == "crp" else 1e-4, help="Adam learning rate")
-    optim.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay (torch-ema warm-up)")
+    optim.add_argument("--ema-decay", type=float, default=0.999, metavar="D", help="EMA decay (torch-ema warm-up)")
     optim.add_argument("--max-steps", type=int, default=-1, metavar="N", help="optimiser steps (-1: no limit)")
     optim.add_argument("--max-time", metavar="DD:HH:MM:SS", help="stop after this wall time (checkpoint written)")
     optim.add_argument("--accumulate-grad-batches", type=int, default=1, metavar="K",
@@ -170,7 +176,7 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
                          help="sampler steps (unset: the model's)")
         val.add_argument("--val-t-start", type=float, metavar="T", help="sampler start time (unset: the model's)")
         val.add_argument("--val-corrector-steps", type=int, default=1, metavar="N", help="PC corrector steps")
-        val.add_argument("--val-snr", type=float, default=0.5, help="PC corrector SNR")
+        val.add_argument("--val-snr", type=float, default=0.5, metavar="R", help="PC corrector SNR")
     val.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
                      help="write last.ckpt and full_state.ckpt every N optimiser steps (also after each validation)")
 
@@ -197,7 +203,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
     for stage, (help_text, description) in _STAGES.items():
-        stage_parser = stages.add_parser(stage, help=help_text, description=description, formatter_class=_Formatter)
+        stage_parser = stages.add_parser(
+            stage, help=help_text, description=textwrap.fill(description, 100, break_on_hyphens=False), formatter_class=_Formatter
+        )
         _add_stage_options(stage_parser, stage)
     return parser
 

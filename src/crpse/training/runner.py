@@ -248,6 +248,8 @@ def prepare(args: argparse.Namespace, callbacks: Sequence[L.Callback] = ()) -> t
         resume_from = full_state
     elif args.resume:
         raise FileNotFoundError(f"--resume: {full_state} does not exist (nothing to resume in {run_dir})")
+    if _launched_as_global_zero():
+        lock_run_dir(run_dir)  # before reading anything of the run: one launch per run directory
     config_path = run_dir / "config.json"
     L.seed_everything(args.seed, workers=False, verbose=False)
 
@@ -323,9 +325,61 @@ def prepare(args: argparse.Namespace, callbacks: Sequence[L.Callback] = ()) -> t
         default_root_dir=str(run_dir),
     )
     if trainer.is_global_zero:
+        lock_run_dir(run_dir)
         _remove_stale_temporaries(checkpoint_dir)
         _record_run(run_dir, args, stage, model, settings, init_info, resume_from is not None)
     return trainer, module, datamodule, resume_from
+
+
+def _launched_as_global_zero() -> bool:
+    # DDP workers started by Lightning, torchrun or SLURM carry their rank in the environment
+    names = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK")
+    return all(os.environ.get(name, "0") == "0" for name in names)
+
+
+#: run directories locked by this process -> the open lock file (flock is released when the process ends)
+_RUN_LOCKS: dict[Path, Any] = {}
+
+
+class RunDirectoryBusyError(ValueError):
+    """Another process is training in the same run directory."""
+
+
+def lock_run_dir(run_dir: Path) -> None:
+    """Take ``RUN_DIR/.lock`` (an exclusive ``flock``) so two launches never train into one run directory.
+
+    The lock is held until :func:`unlock_run_dir` or the end of the process (also after ``kill -9``); taking it
+    again from the same process is a no-op. Without ``fcntl`` (Windows) nothing is locked.
+    """
+    if run_dir in _RUN_LOCKS:
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / ".lock", "a+")  # noqa: SIM115 - kept open while training
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise RunDirectoryBusyError(
+            f"{run_dir} is in use by another crpse train process ({owner}); wait for it to finish or choose "
+            "another --run-dir"
+        ) from err
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    _RUN_LOCKS[run_dir] = handle
+
+
+def unlock_run_dir(run_dir: Path) -> None:
+    """Release the lock taken by :func:`lock_run_dir` (no-op when not held)."""
+    handle = _RUN_LOCKS.pop(Path(run_dir).resolve(), None)
+    if handle is not None:
+        handle.close()
 
 
 def _remove_stale_temporaries(checkpoint_dir: Path) -> None:
@@ -349,5 +403,8 @@ def _record_run(run_dir: Path, args: argparse.Namespace, stage: str, model: Mode
 def run_training(args: argparse.Namespace, callbacks: Sequence[L.Callback] = ()) -> int:
     """Prepare and fit; returns 0. Raises on bad options, data or checkpoints (the CLI reports them)."""
     trainer, module, datamodule, resume_from = prepare(args, callbacks)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    finally:
+        unlock_run_dir(Path(args.run_dir))
     return 0
