@@ -112,7 +112,7 @@ def find_pairs(split_dir: str | os.PathLike[str]) -> list[SpeechPair]:
     """
     split_dir = Path(split_dir)
     folders = {side: split_dir / side for side in ("clean", "noisy")}
-    for side, folder in folders.items():
+    for folder in folders.values():
         if not folder.is_dir():
             raise FileNotFoundError(
                 f"{folder}: no such folder; a split needs {split_dir}/clean and {split_dir}/noisy with the same "

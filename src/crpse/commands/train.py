@@ -102,7 +102,8 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
                      help="divide each crop by the peak of the noisy (reference) or clean crop")
     run.add_argument("--downmix", choices=("mean", "first"), default="mean",
                      help="how multichannel files become mono")
-    run.add_argument("--seed", type=int, default=0, metavar="S", help="seed of initialisation, crops, noise and CRP draws")
+    run.add_argument("--seed", type=int, default=0, metavar="S",
+                     help="seed of initialisation, crops, noise and CRP draws")
 
     model = parser.add_argument_group("model")
     if stage == "crp":
@@ -204,7 +205,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
     for stage, (help_text, description) in _STAGES.items():
         stage_parser = stages.add_parser(
-            stage, help=help_text, description=textwrap.fill(description, 100, break_on_hyphens=False), formatter_class=_Formatter
+            stage, help=help_text, description=textwrap.fill(description, 100, break_on_hyphens=False),
+            formatter_class=_Formatter,
         )
         _add_stage_options(stage_parser, stage)
     return parser

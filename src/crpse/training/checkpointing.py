@@ -98,7 +98,8 @@ class RunCheckpoints(L.Callback):
             pl_module.export(self.directory / LAST)  # type: ignore[operator]
             if best:
                 pl_module.export(self.directory / BEST)  # type: ignore[operator]
-            logger.info("step %d: wrote %s%s", trainer.global_step, self.directory / LAST, " and best.ckpt" if best else "")
+            suffix = " and best.ckpt" if best else ""
+            logger.info("step %d: wrote %s%s", trainer.global_step, self.directory / LAST, suffix)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         step = trainer.global_step

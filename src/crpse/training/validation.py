@@ -69,7 +69,8 @@ class SamplerChoice:
         t_start = self.t_start if self.t_start is not None else (settings.t_start if own else None)
         text = f"{sampler} N={steps or 'default'} t_start={t_start if t_start is not None else 't_max'}"
         if sampler == "pc":
-            text += f" corrector_steps={self.corrector_steps or settings.corrector_steps} snr={self.snr or settings.snr}"
+            corrector_steps = self.corrector_steps if self.corrector_steps is not None else settings.corrector_steps
+            text += f" corrector_steps={corrector_steps} snr={self.snr if self.snr is not None else settings.snr}"
         return text
 
 
