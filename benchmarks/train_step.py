@@ -2,7 +2,8 @@
 
 Usage::
 
-    /usr/bin/time -v python benchmarks/train_step.py --backbone ncsnpp [--threads 2] [--batch 1] [--frames 256]
+    /usr/bin/time -v python benchmarks/train_step.py --backbone ncsnpp [--threads 2] [--batch 1] [--frames 256] \\
+        [--omp-wait-policy passive]
 
 Batch of random compressed spectrograms ``[B, 1, 256, frames]`` (the data does not change the cost), BBED SDE,
 t ~ U(0.03, 0.999). Prints one JSON line: parameter count, the median and all wall times of ``--repeats`` steps
@@ -14,15 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import time
-
-import torch
-
-from crpse.losses import dsm_loss
-from crpse.score_model import build_model
-from crpse.training.ema import ExponentialMovingAverage
 
 
 def main() -> None:
@@ -33,7 +29,17 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=256)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--omp-wait-policy", choices=("default", "passive", "active"), default="default",
+                        help="OMP_WAIT_POLICY for this run (set before torch loads)")
     args = parser.parse_args()
+    if args.omp_wait_policy != "default":
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
+    import torch
+
+    from crpse.losses import dsm_loss
+    from crpse.score_model import build_model
+    from crpse.training.ema import ExponentialMovingAverage
+
     torch.set_num_threads(args.threads)
 
     model = build_model(args.backbone, seed=0).train()
@@ -72,6 +78,7 @@ def main() -> None:
         "batch": args.batch,
         "frames": args.frames,
         "threads": args.threads,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         "median_step_s": round(statistics.median(step_times), 4),
         "step_times_s": [round(t, 4) for t in step_times],
         "median_ema_update_s": round(statistics.median(ema_times), 5),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -190,7 +191,8 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
                     help="Lightning strategy: auto, ddp, ddp_spawn, ...")
     hw.add_argument("--precision", choices=("32-true", "bf16-mixed", "16-mixed"), default="32-true",
                     help="numeric precision (bf16-mixed on recent GPUs)")
-    hw.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for torch (0: torch's default)")
+    hw.add_argument("--threads", type=int, default=0, metavar="N",
+                    help="CPU threads for torch (0: torch's default); OMP_WAIT_POLICY defaults to PASSIVE")
     hw.add_argument("--log-every", type=int, default=10, metavar="N", help="log training values every N steps")
     hw.add_argument("--progress-bar", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
                     help="show Lightning's progress bar (default: when stderr is a terminal)")
@@ -214,6 +216,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Train; returns the exit status (1 with a message for bad options, data or checkpoints)."""
+    # OpenMP threads that spin while waiting make CPU steps 10x slower as soon as another process shares the cores
+    # (measured in docs/training.md); libgomp reads this when torch loads, which has not happened yet here.
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         from crpse.training.runner import run_training
     except ImportError as err:  # lightning missing
