@@ -117,3 +117,17 @@ def test_reference_checkpoint_with_wrong_ema_length(tmp_path: Path, golden: dict
     torch.save(ckpt, tmp_path / "bad_ema.ckpt")
     with pytest.raises(CheckpointError, match="EMA holds 226"):
         load_model(tmp_path / "bad_ema.ckpt")
+
+
+def test_export_keeps_only_the_ema_weights(tmp_path: Path) -> None:
+    from crpse.checkpoint import export_model
+
+    model = build_model("tiny", seed=0)
+    ema = {k: v + 0.5 if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    source = save_model(tmp_path / "train.ckpt", model, ema_state_dict=ema, extra={"global_step": 7})
+    slim = export_model(source, tmp_path / "slim.ckpt", extra={"note": "bundled"})
+    data = read_checkpoint(slim)
+    assert data["ema_state_dict"] is None and data["extra"]["source_extra"]["global_step"] == 7
+    assert data["extra"]["note"] == "bundled"
+    torch.testing.assert_close(load_model(slim).state_dict()["dnn.output_layer.bias"], ema["dnn.output_layer.bias"])
+    assert slim.stat().st_size < 0.6 * source.stat().st_size

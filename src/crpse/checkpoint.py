@@ -310,3 +310,17 @@ def _load_weights(model: Model, weights: Mapping[str, torch.Tensor], path: Any) 
                 f"{path}: {name} has shape {tuple(tensor.shape)}, the network expects {tuple(expected[name].shape)}"
             )
     model.load_state_dict(dict(weights))
+
+
+def export_model(
+    source: str | os.PathLike[str], destination: str | os.PathLike[str], extra: Mapping[str, Any] | None = None
+) -> Path:
+    """Write a slim inference checkpoint: the EMA weights of ``source`` (crpse or reference) as its only weights.
+
+    The training metadata of a crpse ``source`` (``extra``: step, metrics, arguments) is kept under
+    ``extra["source_extra"]``; ``extra`` adds more (e.g. provenance of a bundled model).
+    """
+    data = read_checkpoint(source)
+    model = load_model(source, ema=True)
+    source_extra = data.get("extra") if data.get("format") == FORMAT else {"global_step": data.get("global_step")}
+    return save_model(destination, model, extra={"source_extra": source_extra or {}, **dict(extra or {})})
