@@ -22,7 +22,7 @@ import torch
 from crpse.checkpoint import load_model
 from crpse.data import find_pairs, uniform_subset
 from crpse.training.module import derived_seed
-from crpse.training.validation import SamplerChoice, score_pair
+from crpse.training.validation import ValidationSampler, score_pair
 
 
 def _noisy_scores(pair, rate: int) -> dict[str, float]:
@@ -60,7 +60,7 @@ def main() -> None:
     model = load_model(args.model, ema=not args.raw)
     pairs = find_pairs(f"{args.data_dir}/{args.split}")
     chosen = [pairs[i] for i in uniform_subset(args.num_files, len(pairs))]
-    choice = SamplerChoice(args.sampler, args.steps, args.t_start, args.corrector_steps, args.snr)
+    choice = ValidationSampler(args.sampler, args.steps, args.t_start, args.corrector_steps, args.snr)
     results = [score_pair(model, pair, choice, seed=derived_seed(args.seed, 4, i)) for i, pair in enumerate(chosen)]
     noisy = [_noisy_scores(pair, model.sample_rate) for pair in chosen]
     print(json.dumps({

@@ -15,7 +15,7 @@ from crpse.checkpoint import load_model, read_checkpoint
 from crpse.cli import build_parser, main
 from crpse.data import find_pairs
 from crpse.training.module import derived_seed
-from crpse.training.validation import SamplerChoice, score_pair
+from crpse.training.validation import ValidationSampler, score_pair
 
 GOLDEN_PICKLE = "public_official_pickle.ckpt"
 
@@ -63,7 +63,7 @@ def test_validation_metrics_are_the_ema_models_scores(dsm_run: Path, corpus: Pat
     extra = read_checkpoint(dsm_run / "checkpoints" / "last.ckpt")["extra"]
     model = load_model(dsm_run / "checkpoints" / "last.ckpt", ema=True)
     pairs = find_pairs(corpus / "valid")
-    choice = SamplerChoice(sampler="pc", steps=2, corrector_steps=1, snr=0.5)
+    choice = ValidationSampler(sampler="pc", steps=2, corrector_steps=1, snr=0.5)
     scores = [score_pair(model, pair, choice, seed=derived_seed(0, 4, i)) for i, pair in enumerate(pairs)]
     for name in ("pesq", "estoi", "si_sdr"):
         expected = sum(s[name] for s in scores) / len(scores)
@@ -158,6 +158,8 @@ def test_resume_without_state_and_bad_options_are_errors(corpus: Path, tmp_path:
     assert "empty" in capsys.readouterr().err
     assert _run(fast_args("crp", corpus, tmp_path / "c", "--init", init, "--t-start", "1.2")) == 1
     assert "start times must lie in" in capsys.readouterr().err
+    assert _run(fast_args("dsm", corpus, tmp_path / "d", "--val-sampler", "reverse", "--val-t-start", "1.5")) == 1
+    assert "t_start must lie in" in capsys.readouterr().err
 
 
 def test_data_pairing_error_names_the_file(tmp_path: Path, corpus: Path, fast_args,

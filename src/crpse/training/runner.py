@@ -35,7 +35,7 @@ from crpse.training.datamodule import PairedSpeechDataModule
 from crpse.training.initialization import load_initial_weights
 from crpse.training.module import EnhancementModule
 from crpse.training.settings import TrainSettings
-from crpse.training.validation import SamplerChoice
+from crpse.training.validation import ValidationSampler
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +157,9 @@ def _settings(args: argparse.Namespace, stage: str, model: Model) -> TrainSettin
             crp_inference_t_start=args.inference_t_start if args.inference_t_start is not None else t_start[1],
         )
     if stage == "predictive":
-        choice = SamplerChoice()
+        choice = ValidationSampler()
     else:
-        choice = SamplerChoice(
+        choice = ValidationSampler(
             sampler=None if args.val_sampler == "model" else args.val_sampler, steps=args.val_steps,
             t_start=args.val_t_start, corrector_steps=args.val_corrector_steps, snr=args.val_snr,
         )
@@ -277,6 +277,7 @@ def prepare(args: argparse.Namespace, callbacks: Sequence[L.Callback] = ()) -> t
     settings = _settings(args, stage, model)
     if resume_from is None:
         model.with_config(stage=stage, inference=_inference_for(stage, settings))
+    settings.val_sampler.resolve(model)  # a validation sampler that does not fit the model fails now, not later
     expected_kind = "predictive" if stage == "predictive" else "score"
     if model.config.kind != expected_kind:
         raise ValueError(f"the {stage} stage needs a {expected_kind} model, but the checkpoint holds a "

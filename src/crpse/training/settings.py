@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from crpse.training.validation import SamplerChoice
+from crpse.training.validation import ValidationSampler
 
 Stage = Literal["dsm", "crp", "predictive"]
 STAGES: tuple[str, ...] = ("dsm", "crp", "predictive")
@@ -38,7 +38,7 @@ class TrainSettings:
     grad_step: Literal["last", "random"] = "last"
     crp_inference_steps: int = 1
     crp_inference_t_start: float = 0.5
-    val_sampler: SamplerChoice = field(default_factory=SamplerChoice)
+    val_sampler: ValidationSampler = field(default_factory=ValidationSampler)
     num_eval_files: int = 10
     downmix: Literal["mean", "first"] = "mean"
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from crpse.data import Downmix, SpeechPair, read_audio
-from crpse.sampling import sample
+from crpse.sampling import SamplerChoice, resolve_sampler, sample
 from crpse.score_model import Model, PredictiveModel
 
 #: metric names, in the order of :func:`metric_sums`
@@ -26,8 +26,9 @@ METRICS = ("pesq", "estoi", "si_sdr")
 
 
 @dataclass(frozen=True)
-class SamplerChoice:
-    """Sampler used for validation; ``None`` fields take the model's own inference settings.
+class ValidationSampler:
+    """The sampler validation asks for; ``None`` fields take the model's own inference settings
+    (:func:`crpse.sampling.resolve_sampler` fills them in).
 
     Attributes:
         sampler: ``reverse``, ``pc``, ``ode`` or ``None`` (the model's sampler).
@@ -48,30 +49,26 @@ class SamplerChoice:
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
 
-    def options(self) -> dict[str, Any]:
-        """Keyword options for :func:`crpse.sampling.sample`."""
+    def resolve(self, model: Model) -> SamplerChoice | None:
+        """The complete setting this request gives on ``model`` (``None`` for a predictive model).
+
+        Raises:
+            ValueError: the request does not fit the model (e.g. a start time outside the SDE's range).
+        """
+        if isinstance(model, PredictiveModel):
+            return None
         options: dict[str, Any] = {}
-        if self.sampler == "pc":
-            if self.corrector_steps is not None:
-                options["corrector_steps"] = self.corrector_steps
-            if self.snr is not None:
-                options["snr"] = self.snr
-        return options
+        if (self.sampler or model.inference.sampler) == "pc":
+            options = {"corrector_steps": self.corrector_steps, "snr": self.snr}
+        return resolve_sampler(model, self.sampler, self.steps, self.t_start, **options)
 
     def describe(self, model: Model) -> str:
-        """E.g. ``reverse N=1 t_start=0.5`` (what will actually run on ``model``)."""
-        if isinstance(model, PredictiveModel):
+        """E.g. ``reverse N=1 t_start=0.5 (1 calls)``: what will actually run on ``model``."""
+        choice = self.resolve(model)
+        if choice is None:
             return "predictive (1 call)"
-        settings = model.inference
-        sampler = self.sampler or settings.sampler
-        own = sampler == settings.sampler
-        steps = self.steps or (settings.steps if own else None)
-        t_start = self.t_start if self.t_start is not None else (settings.t_start if own else None)
-        text = f"{sampler} N={steps or 'default'} t_start={t_start if t_start is not None else 't_max'}"
-        if sampler == "pc":
-            corrector_steps = self.corrector_steps if self.corrector_steps is not None else settings.corrector_steps
-            text += f" corrector_steps={corrector_steps} snr={self.snr if self.snr is not None else settings.snr}"
-        return text
+        options = "".join(f" {k}={v}" for k, v in choice.options.items())
+        return f"{choice.sampler} N={choice.steps} t_start={choice.t_start:g}{options} ({choice.network_calls} calls)"
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -80,7 +77,10 @@ def _device(model: torch.nn.Module) -> torch.device:
 
 @torch.no_grad()
 def enhance_waveform(
-    model: Model, noisy: np.ndarray, choice: SamplerChoice = SamplerChoice(), generator: torch.Generator | None = None
+    model: Model,
+    noisy: np.ndarray,
+    choice: ValidationSampler = ValidationSampler(),
+    generator: torch.Generator | None = None,
 ) -> tuple[np.ndarray, int]:
     """Enhance one mono waveform ``[L]`` (at the model's rate) in a single pass.
 
@@ -94,10 +94,12 @@ def enhance_waveform(
     wave = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32) / scale).to(device)[None]
     y = model.transform.to_spec(wave)
     y = model.transform.pad_frames(y, model.frame_multiple, mode=model.config.pad_mode)
-    x_hat, nfe = sample(
-        model, y, sampler=choice.sampler, steps=choice.steps, t_start=choice.t_start, generator=generator,
-        **choice.options(),
-    )
+    resolved = choice.resolve(model)
+    if resolved is None:
+        x_hat, nfe = sample(model, y)
+    else:
+        x_hat, nfe = sample(model, y, resolved.sampler, resolved.steps, resolved.t_start, generator=generator,
+                            **resolved.options)
     estimate = model.transform.to_wave(x_hat, length)[0] * scale
     return estimate.float().cpu().numpy(), nfe
 
@@ -105,7 +107,7 @@ def enhance_waveform(
 def score_pair(
     model: Model,
     pair: SpeechPair,
-    choice: SamplerChoice = SamplerChoice(),
+    choice: ValidationSampler = ValidationSampler(),
     seed: int = 0,
     downmix: Downmix = "mean",
 ) -> dict[str, float]:
