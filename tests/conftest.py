@@ -11,7 +11,8 @@ import torch
 from crpse.sde import BBED, OUVE
 from crpse.score_model import InferenceSettings
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# one thread: small CPU tests gain nothing from more, and spinning threads are very slow on a shared machine
+torch.set_num_threads(1)
 
 GOLDEN_DIR = Path(os.environ.get("CRPSE_GOLDEN_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "golden"))
 

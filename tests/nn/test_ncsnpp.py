@@ -85,3 +85,10 @@ def test_fir_resampling_matches_upfirdn_definition() -> None:
     torch.testing.assert_close(downsample_2d(x), _upfirdn_reference(x, k, 1, 2, (1, 1)))
     torch.testing.assert_close(upsample_2d(x), _upfirdn_reference(x, k * 4, 2, 1, (2, 1)))
     assert upsample_2d(x).shape == (2, 3, 16, 24) and downsample_2d(x).shape == (2, 3, 4, 6)
+
+
+def test_bf16_autocast_returns_complex64() -> None:
+    net = _tiny()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(torch.randn(1, 2, 256, 64, dtype=torch.complex64), torch.tensor([0.3]))
+    assert out.dtype == torch.complex64 and torch.isfinite(torch.view_as_real(out)).all()

@@ -263,6 +263,8 @@ class NCSNpp(nn.Module):
         if cfg.scale_by_sigma:
             out = out / t.reshape(-1, 1, 1, 1)
         out = self.output_layer(out)
+        if out.dtype in (torch.float16, torch.bfloat16):  # under autocast; complex half/bf16 does not exist
+            out = out.float()
         out = out.permute(0, 2, 3, 1).contiguous()
         return torch.view_as_complex(out)[:, None]
 

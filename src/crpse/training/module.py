@@ -42,13 +42,6 @@ _TRAIN_NOISE, _CRP_SCHEDULE, _VAL_NOISE, _VAL_SAMPLING = 1, 2, 3, 4
 STATE_KEY = "crpse"
 
 
-def _float_output(module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
-    """Forward hook: return reduced-precision outputs as float32 (complex bf16 does not exist)."""
-    if output.dtype in (torch.bfloat16, torch.float16):
-        return output.float()
-    return output
-
-
 def derived_seed(*keys: int) -> int:
     """A 63-bit seed from a sequence of non-negative integers (numpy's SeedSequence hashing)."""
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, dtype=np.uint64)[0] >> 1)
@@ -81,7 +74,6 @@ class EnhancementModule(L.LightningModule):
         if settings.stage == "predictive" and model.config.kind != "predictive":
             raise ValueError(f"the predictive stage needs a predictive model, got a {model.config.kind} model")
         self.model = model
-        self.model.dnn.output_layer.register_forward_hook(_float_output)
         self.settings = settings
         self.ema = ExponentialMovingAverage(model, settings.ema_decay, num_updates=ema_num_updates)
         if ema_weights is not None:
