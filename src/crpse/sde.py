@@ -55,8 +55,21 @@ def _check_range(t: torch.Tensor, low: float, high: float, what: str, include_hi
         )
 
 
+class _ReversePrior:
+    """The reference's start of the reverse process, shared by both SDEs."""
+
+    def prior(
+        self, y: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Start of the reverse process at time ``t``: ``y + std(t) z`` (mean y, not the marginal mean at t: the
+        prior mismatch that CRP learns to correct). ``z`` is ``noise`` or drawn from ``generator``."""
+        z = randn_like(y, generator) if noise is None else noise
+        return y + z * append_dims(self.std(t), y.dim())  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class BBED:
+class BBED(_ReversePrior):
     """Brownian bridge with exponential diffusion coefficient (BBED).
 
     Attributes:
@@ -119,17 +132,9 @@ class BBED:
         variance = self.c * one_minus_t * inner
         return variance.clamp_min(0).sqrt().to(t.dtype)
 
-    def prior(
-        self, y: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None,
-        noise: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Start of the reverse process at time ``t``: ``y + std(t) z`` (the reference's prior; mean y, not the marginal's)."""
-        z = randn_like(y, generator) if noise is None else noise
-        return y + z * append_dims(self.std(t), y.dim())
-
 
 @dataclass(frozen=True)
-class OUVE:
+class OUVE(_ReversePrior):
     """Ornstein-Uhlenbeck SDE with variance exploding diffusion (SGMSE+).
 
     Attributes:
@@ -186,14 +191,6 @@ class OUVE:
             (self.sigma_min**2 * torch.exp(-2 * theta * t) * (torch.exp(2 * (theta + log_ratio) * t) - 1) * log_ratio)
             / (theta + log_ratio)
         )
-
-    def prior(
-        self, y: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None,
-        noise: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Start of the reverse process at time ``t``: ``y + std(t) z``."""
-        z = randn_like(y, generator) if noise is None else noise
-        return y + z * append_dims(self.std(t), y.dim())
 
 
 SDE = BBED | OUVE
