@@ -314,7 +314,7 @@ def is_integer_subtype(subtype: str) -> bool:
 class AtomicAudioWriter:
     """Write an audio file block by block under a temporary hidden name and rename it into place on success.
 
-    The temporary file (``.NAME.tmp-XXXX`` next to the destination) is removed if anything fails, so a partial
+    The temporary file (``.NAME.tmp-<random>`` next to the destination) is removed if anything fails, so a partial
     output never appears under the final name. Samples of integer/lossy subtypes are clipped to ``[-1, 1]``
     (libsndfile would otherwise wrap around); the number of clipped samples is available as ``clipped``.
 
