@@ -46,6 +46,17 @@ class OracleScore:
         return -(x_t - self.sde.mean(self.x0, t, y)) / std**2
 
 
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised ``tiny`` score model saved as a crpse checkpoint."""
+    from crpse.checkpoint import save_model
+    from crpse.score_model import build_model
+
+    path = tmp_path_factory.mktemp("models") / "tiny.ckpt"
+    save_model(path, build_model("tiny", seed=0))
+    return path
+
+
 @pytest.fixture
 def oracle_factory():
     return OracleScore

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,27 +13,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from crpse.checkpoint import save_model
 from crpse.enhancer import Enhancer, enhance, positional_noise
 from crpse.metrics import si_sdr
 from crpse.nn.ncsnpp import named_config
 from crpse.score_model import build_model
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # two threads on a shared 2-core machine spend most of their time waiting for each other
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "tiny.ckpt"
-    save_model(path, build_model("tiny", seed=0))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 #: a 3-level NCSN++ (frame multiple 4): a training step takes ~0.1 s on one CPU core
 MICRO_NET = ["--backbone", "tiny", "--nf", "8", "--ch-mult", "1,2,2", "--attn-resolutions", "none"]
@@ -34,16 +33,6 @@ def make_corpus(root: Path, train: int = 4, valid: int = 2, seconds: float = 1.0
     for i in range(valid):
         write_pair(root, "valid", f"va{i:02d}.wav", seconds, rate, seed=100 + i)
     return root
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Training tests run on one thread, as their CLI runs do: on a busy 2-core machine, 2 OpenMP threads per
-    process oversubscribe the cores and spin-wait, which makes small steps tens of times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
