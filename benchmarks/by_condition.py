@@ -5,29 +5,38 @@ Usage: python benchmarks/by_condition.py MANIFEST.csv NOISY.csv ENHANCED.csv [--
 
 MANIFEST.csv is the per-file manifest that `crpse data synth` writes beside each split (name, snr_db, reverb, ...);
 NOISY.csv and ENHANCED.csv are the per-file CSVs of `crpse evaluate` for the noisy input and the enhanced output.
-Files are matched by name (the manifest's name plus ``.wav``). Prints a Markdown table: for each SNR band and for
-dry / reverberant files, the number of files and the mean of each metric, noisy -> enhanced.
+Files are matched by name (extension ignored); means skip non-finite values (crpse.evaluation.summarize).
+Prints a Markdown table: for each SNR band and for dry / reverberant files, the number of files and the mean of
+each metric, noisy -> enhanced.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
+from crpse.evaluation import summarize
 
-def read_rows(path: Path, key: str = "name") -> dict[str, dict[str, str]]:
-    """Rows of a CSV file by the stem of their ``key`` column."""
+
+def read_rows(path: Path) -> dict[str, dict[str, str]]:
+    """Rows of a CSV file keyed by the stem of their ``name`` column (``test_00001`` and ``test_00001.wav`` agree)."""
     with path.open(newline="") as handle:
-        return {Path(row[key]).stem: row for row in csv.DictReader(handle)}
+        return {Path(row["name"]).stem: row for row in csv.DictReader(handle)}
 
 
-def mean(values: Sequence[float]) -> float:
-    """Mean of the finite values (NaN when there are none)."""
-    finite = [value for value in values if math.isfinite(value)]
-    return sum(finite) / len(finite) if finite else math.nan
+def conditions(row: dict[str, str], snr_edges: Sequence[float]) -> list[str]:
+    """The condition labels of one manifest row: its SNR band [lo, hi) (the last band closed) and dry/reverberant."""
+    snr = float(row["snr_db"])
+    labels = [
+        f"SNR {low:g}…{high:g} dB"
+        for index, (low, high) in enumerate(pairwise(snr_edges))
+        if low <= snr < high or (index == len(snr_edges) - 2 and snr == high)
+    ]
+    labels.append("reverberant" if row["reverb"].lower() in ("1", "true") else "dry")
+    return labels
 
 
 def condition_table(
@@ -37,34 +46,27 @@ def condition_table(
     metrics: Sequence[str],
     snr_edges: Sequence[float],
 ) -> list[str]:
-    """Markdown lines: one row per SNR band [lo, hi) (the last band closed) and per reverberation flag."""
+    """Markdown lines: per condition, the file count and the mean of each metric, noisy → enhanced."""
     names = sorted(set(manifest) & set(noisy) & set(enhanced))
     if not names:
         raise ValueError("no file name is in all three CSV files")
-    groups: list[tuple[str, Callable[[dict[str, str]], bool]]] = []
-    for index, (low, high) in enumerate(zip(snr_edges[:-1], snr_edges[1:])):
-        last = index == len(snr_edges) - 2
+    order = [f"SNR {low:g}…{high:g} dB" for low, high in pairwise(snr_edges)] + ["dry", "reverberant"]
+    members: dict[str, list[str]] = {label: [] for label in order}
+    for name in names:
+        for label in conditions(manifest[name], snr_edges):
+            members[label].append(name)
 
-        def in_band(row: dict[str, str], low: float = low, high: float = high, last: bool = last) -> bool:
-            snr = float(row["snr_db"])
-            return low <= snr < high or (last and snr == high)
-
-        groups.append((f"SNR {low:g}…{high:g} dB", in_band))
-    groups.append(("dry", lambda row: row["reverb"] in ("0", "False", "false")))
-    groups.append(("reverberant", lambda row: row["reverb"] in ("1", "True", "true")))
-
-    header = "| condition | files | " + " | ".join(f"{metric} noisy → enhanced" for metric in metrics) + " |"
-    lines = [header, "|" + "---|" * (2 + len(metrics))]
-    for label, member in groups:
-        chosen = [name for name in names if member(manifest[name])]
-        if not chosen:
+    lines = ["| condition | files | " + " | ".join(f"{metric} noisy → enhanced" for metric in metrics) + " |"]
+    lines.append("|" + "---|" * (2 + len(metrics)))
+    for label in order:
+        if not members[label]:
             continue
-        cells = []
-        for metric in metrics:
-            before = mean([float(noisy[name][metric]) for name in chosen])
-            after = mean([float(enhanced[name][metric]) for name in chosen])
-            cells.append(f"{before:.2f} → {after:.2f}")
-        lines.append(f"| {label} | {len(chosen)} | " + " | ".join(cells) + " |")
+        before, after = (
+            summarize([{metric: scores[name][metric] for metric in metrics} for name in members[label]])
+            for scores in (noisy, enhanced)
+        )
+        cells = [f"{before[metric]['mean']:.2f} → {after[metric]['mean']:.2f}" for metric in metrics]
+        lines.append(f"| {label} | {len(members[label])} | " + " | ".join(cells) + " |")
     return lines
 
 
