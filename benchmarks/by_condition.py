@@ -27,11 +27,16 @@ def read_rows(path: Path) -> dict[str, dict[str, str]]:
         return {Path(row["name"]).stem: row for row in csv.DictReader(handle)}
 
 
+def band_label(low: float, high: float) -> str:
+    """The condition label of the SNR band [low, high)."""
+    return f"SNR {low:g}…{high:g} dB"
+
+
 def conditions(row: dict[str, str], snr_edges: Sequence[float]) -> list[str]:
     """The condition labels of one manifest row: its SNR band [lo, hi) (the last band closed) and dry/reverberant."""
     snr = float(row["snr_db"])
     labels = [
-        f"SNR {low:g}…{high:g} dB"
+        band_label(low, high)
         for index, (low, high) in enumerate(pairwise(snr_edges))
         if low <= snr < high or (index == len(snr_edges) - 2 and snr == high)
     ]
@@ -50,7 +55,7 @@ def condition_table(
     names = sorted(set(manifest) & set(noisy) & set(enhanced))
     if not names:
         raise ValueError("no file name is in all three CSV files")
-    order = [f"SNR {low:g}…{high:g} dB" for low, high in pairwise(snr_edges)] + ["dry", "reverberant"]
+    order = [band_label(low, high) for low, high in pairwise(snr_edges)] + ["dry", "reverberant"]
     members: dict[str, list[str]] = {label: [] for label in order}
     for name in names:
         for label in conditions(manifest[name], snr_edges):
