@@ -15,7 +15,7 @@ def test_bundled_model_is_a_small_crp_model() -> None:
     assert path.stat().st_size < 25 * 2**20
     model = load_model(path)
     assert model.config.stage == "crp"
-    assert model.inference.sampler == "reverse" and model.inference.steps == 1 and model.inference.t_start == 0.5
+    assert model.inference.sampler == "reverse" and model.inference.steps == 1 and model.inference.t_start == 0.3
     assert model.sample_rate == 16000
     assert read_checkpoint(path)["ema_state_dict"] is None  # EMA weights only
 
