@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("crpse.commands.info", "print a model's configuration"),
     "train": ("crpse.commands.train", "train DSM, CRP or predictive models (needs crpse[train])"),
     "data": ("crpse.commands.data", "make a paired training corpus offline"),
+    "bench": ("crpse.commands.bench", "experiments: quality tables, sampler sweeps, validated regions"),
 }
 
 

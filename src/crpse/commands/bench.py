@@ -1,0 +1,244 @@
+"""``crpse bench {quality,sweep,region}``: experiments over checkpoints (the paper table, the t_start x N sweep, and
+a model's validated region).
+
+Examples::
+
+    crpse bench quality --corpus $CORPUS --splits test,test_mismatched -o results/paper \\
+        --model dsm=dsm.ckpt --model crp1=crp1.ckpt --model pred=pred.ckpt \\
+        --settings dsm=pc:30:c=1 --settings dsm=reverse:1,2,5,10:t=0.5,max --settings crp1=reverse:1..5:t=0.5 \\
+        --reference dsm@pc:30:c=1
+    crpse bench sweep --corpus $CORPUS --splits valid,test -o results/sweep --model crp1=crp1.ckpt \\
+        --model pred=pred.ckpt --steps 1..5 --t-start 0.1..0.9/0.1
+    crpse bench region results/sweep --name crp1 --checkpoint crp1.ckpt -o crp1.validated.ckpt
+
+The library side is :mod:`crpse.bench`; this module only parses options, prints and sets the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+_DEFAULT_SPLITS = "test,test_mismatched"
+
+_QUALITY = """\
+Enhance corpus splits with each model at each sampler setting (through the code `crpse enhance` runs), score every
+file (PESQ, ESTOI, SI-SDR, SI-SIR, SI-SAR, DNSMOS OVRL, as `crpse evaluate`), and write OUT/quality.csv and
+OUT/quality.md (mean ± std per metric, NFE, RTF, and the paired difference to the --reference row with its 95 %
+bootstrap confidence interval, seeded) and OUT/quality.png (PESQ and SI-SDR against NFE, one panel per split).
+Settings use the grid language SAMPLER[:STEPS][:KEY=VALUE]... (keys t, c, snr, method, schedule; lists 1,2,5 and
+ranges 1..5 or 0.1..0.9/0.1 expand to every combination); `model` is the checkpoint's own setting. Finished cells
+are kept in OUT/cells/ and reused by a later run with the same OUT (resume after an interruption)."""
+
+_SWEEP = """\
+Sweep the reverse (CRP) sampler over t_start x N x time schedule for each score model, on --splits (include valid
+to choose validated regions). Writes OUT/sweep.csv/.md, heatmaps OUT/heatmap_<split>_<schedule>_<metric>.png
+(PESQ and SI-SDR, one panel per model; a predictive model is the reference the colour scale is centred on) and,
+when valid/ is swept, OUT/region_<model>.json: the settings within --tolerance PESQ of the model's best on valid/."""
+
+_REGION = """\
+Write a model's validated region from a `crpse bench sweep` folder into a copy of its checkpoint, and make the best
+setting on valid/ the checkpoint's default sampler setting (--no-default keeps the current one). `crpse info` shows
+the region; `crpse enhance` warns for settings outside it."""
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``bench`` with its ``quality``, ``sweep`` and ``region`` sub-commands."""
+    parser = subparsers.add_parser("bench", help="experiments: quality tables, sampler sweeps, validated regions",
+                                   description="Experiments over checkpoints (needs crpse[eval]).")
+    sub = parser.add_subparsers(dest="bench_command", metavar="EXPERIMENT", required=True)
+
+    quality = sub.add_parser("quality", help="the quality table and NFE plot of several models",
+                             description=_QUALITY)
+    _common(quality)
+    quality.add_argument("--settings", action="append", default=[], metavar="[NAME=]SPEC",
+                         help="sampler settings for model NAME (or every score model); repeatable "
+                              "(default: each model's own setting)")
+    quality.add_argument("--reference", default="noisy", metavar="NAME@SPEC|noisy",
+                         help="row the differences and confidence intervals are relative to (default: noisy)")
+    quality.add_argument("--splits", default=_DEFAULT_SPLITS, metavar="A,B",
+                         help=f"corpus splits to enhance (default: {_DEFAULT_SPLITS})")
+
+    sweep = sub.add_parser("sweep", help="t_start x N x schedule heatmaps and validated regions", description=_SWEEP)
+    _common(sweep)
+    sweep.add_argument("--steps", default="1..5", metavar="LIST", help="reverse steps N (default: 1..5)")
+    sweep.add_argument("--t-start", default="0.1..0.9/0.1", metavar="LIST",
+                       help="reverse start times (default: 0.1..0.9/0.1)")
+    sweep.add_argument("--schedules", default="uniform", metavar="A,B", help="time schedules (default: uniform)")
+    sweep.add_argument("--splits", default="valid,test", metavar="A,B",
+                       help="corpus splits (default: valid,test)")
+    sweep.add_argument("--tolerance", type=float, default=0.05, metavar="PESQ",
+                       help="validated region: within this much PESQ of the best on valid/ (default: 0.05)")
+
+    region = sub.add_parser("region", help="store a validated region (and default setting) in a checkpoint",
+                            description=_REGION)
+    region.add_argument("sweep", type=Path, metavar="SWEEP_DIR", help="output folder of `crpse bench sweep`")
+    region.add_argument("--name", required=True, help="the model's name in the sweep")
+    region.add_argument("--checkpoint", required=True, type=Path, metavar="CKPT", help="the model's checkpoint")
+    region.add_argument("-o", "--output", required=True, type=Path, metavar="CKPT",
+                        help="checkpoint to write (may be the input)")
+    region.add_argument("--tolerance", type=float, default=0.05, metavar="PESQ", help="default: 0.05")
+    region.add_argument("--no-default", action="store_true", help="keep the checkpoint's default sampler setting")
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", action="append", default=[], required=True, metavar="NAME=PATH",
+                        help="a checkpoint under a short name (repeatable)")
+    parser.add_argument("--corpus", required=True, type=Path, metavar="DIR", help="folder with SPLIT/{clean,noisy}")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="results folder")
+    parser.add_argument("--max-files", type=int, metavar="K", help="at most K files per split (uniform subset)")
+    parser.add_argument("--seed", type=int, default=0, help="sampler noise seed (default: 0)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--window", type=float, metavar="SECONDS",
+                        help="enhancement window (default: crpse enhance's; 0: whole files)")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="windows per network call")
+    parser.add_argument("--threads", type=int, default=0, metavar="N", help="torch CPU threads (0: default)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="scoring processes (default: 1)")
+    parser.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS")
+    parser.add_argument("--keep-audio", action="store_true", help="keep the enhanced files under OUT/audio")
+    parser.add_argument("--no-noisy", action="store_true", help="leave out the unprocessed-input row")
+    parser.add_argument("--no-plot", action="store_true", help="write no figure")
+    parser.add_argument("--bootstrap-rounds", type=int, default=2000, metavar="R",
+                        help="paired bootstrap resamples (default: 2000, seeded)")
+
+
+def _split_list(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def _candidates(args: argparse.Namespace, settings: dict[str | None, list[str]]) -> list[Any]:
+    from crpse.bench.grid import parse_assignments, parse_settings
+    from crpse.bench.quality import Candidate
+
+    models = parse_assignments(args.model, "--model")
+    names = {name for name, _ in models}
+    unknown = sorted(set(settings) - names - {None})
+    if unknown:
+        raise ValueError(f"--settings names unknown model(s) {', '.join(unknown)} (models: {', '.join(names)})")
+    out = []
+    for name, path in models:
+        texts = settings.get(name) or settings.get(None) or ["model"]
+        out.append(Candidate(name, Path(path), tuple(parse_settings(texts))))
+    return out
+
+
+def _settings_by_model(texts: list[str]) -> dict[str | None, list[str]]:
+    """``NAME=SPEC`` goes to NAME, a bare SPEC (its text before any ``=`` has a ``:``) to every score model."""
+    by_model: dict[str | None, list[str]] = {}
+    for text in texts:
+        head, sep, rest = text.partition("=")
+        if sep and ":" not in head and head not in ("t", "c", "snr", "method", "schedule"):
+            by_model.setdefault(head.strip(), []).append(rest.strip())
+        else:
+            by_model.setdefault(None, []).append(text.strip())
+    return by_model
+
+
+def _options(args: argparse.Namespace, splits: tuple[str, ...]) -> Any:
+    from crpse.bench.quality import BenchOptions
+
+    if args.max_files is not None and args.max_files < 1:
+        raise ValueError(f"--max-files must be >= 1, got {args.max_files}")
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    return BenchOptions(
+        corpus=args.corpus, splits=splits, out_dir=args.output, max_files=args.max_files, seed=args.seed,
+        device=args.device, window=args.window, batch_size=args.batch_size, jobs=args.jobs,
+        dnsmos=not args.no_dnsmos, keep_audio=args.keep_audio,
+    )
+
+
+def _progress(line: str) -> None:
+    print(f"crpse bench: {line}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the experiment; 0 on success, 1 with one message line for bad options, data or checkpoints."""
+    from crpse.checkpoint import CheckpointError
+    from crpse.data import DataError
+
+    if getattr(args, "threads", 0):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    handlers = {"quality": _run_quality, "sweep": _run_sweep, "region": _run_region}
+    try:
+        return handlers[args.bench_command](args)
+    except (CheckpointError, DataError, FileNotFoundError, ValueError, ImportError) as err:
+        if getattr(args, "verbose", False):
+            raise
+        print(f"crpse: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
+
+
+def _run_quality(args: argparse.Namespace) -> int:
+    from crpse.bench import quality
+
+    candidates = _candidates(args, _settings_by_model(args.settings))
+    options = _options(args, _split_list(args.splits))
+    rows, cells = quality.run_benchmark(candidates, options, include_noisy=not args.no_noisy, progress=_progress)
+    reference = quality.reference_cell(args.reference, candidates, cells, options)
+    table = quality.summarize(rows, reference, rounds=args.bootstrap_rounds)
+    csv_path, md_path = quality.write_table(table, args.output / "quality.csv", title="Quality")
+    print(md_path.read_text())
+    written = [csv_path, md_path, args.output / "per_file.csv"]
+    if not args.no_plot:
+        from crpse.bench.figures import nfe_plot
+
+        written.append(nfe_plot(table, args.output / "quality.png"))
+    print("written: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from crpse.bench import quality
+    from crpse.bench.grid import parse_setting
+    from crpse.bench.region import VALID_SPLIT, compute_region
+
+    spec = f"reverse:{args.steps}:t={args.t_start}"
+    schedules = _split_list(args.schedules)
+    if schedules != ("uniform",):
+        spec += f":schedule={','.join(schedules)}"
+    grid = tuple(parse_setting(spec))
+    candidates = _candidates(args, {None: [spec]})
+    options = _options(args, _split_list(args.splits))
+    rows, cells = quality.run_benchmark(candidates, options, include_noisy=not args.no_noisy, progress=_progress)
+    table = quality.summarize(rows, None, rounds=args.bootstrap_rounds)
+    csv_path, md_path = quality.write_table(table, args.output / "sweep.csv", title="Sampler sweep")
+    written = [csv_path, md_path]
+    if not args.no_plot:
+        from crpse.bench.figures import sweep_heatmaps
+
+        written += sweep_heatmaps(table, args.output)
+    if VALID_SPLIT in options.splits:
+        for name, model_cells in cells.items():
+            if not any(c.sampler == "reverse" for c in model_cells):
+                continue
+            region = compute_region(table, name, tolerance=args.tolerance)
+            path = args.output / f"region_{name}.json"
+            path.write_text(json.dumps(region.to_dict(), indent=2) + "\n")
+            print(f"{name}: {region.describe()}")
+            written.append(path)
+    print(f"{len(grid)} grid settings per score model; written: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _run_region(args: argparse.Namespace) -> int:
+    from crpse.bench.quality import read_rows
+    from crpse.bench.region import compute_region, write_region
+
+    table_path = args.sweep / "sweep.csv"
+    if not table_path.is_file():
+        raise FileNotFoundError(f"{table_path}: no sweep table; run `crpse bench sweep` with valid in --splits")
+    region = compute_region(read_rows(table_path), args.name, tolerance=args.tolerance)
+    written = write_region(args.checkpoint, args.output, region, set_default=not args.no_default)
+    print(region.describe())
+    best = region.best
+    if not args.no_default:
+        print(f"default setting: {best.sampler} N={best.steps} t_start={best.t_start:g} ({best.schedule})")
+    print(f"written: {written}")
+    return 0
