@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from pathlib import Path
 
@@ -13,6 +14,51 @@ from crpse.score_model import InferenceSettings
 
 # one thread: small CPU tests gain nothing from more, and spinning threads are very slow on a shared machine
 torch.set_num_threads(1)
+
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "needs_sources(*names): skip unless these corpus sources (`crpse data sources`) are installed; the skip "
+        "reason names the packages to install",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip tests marked ``needs_sources`` whose system sources are absent (before their fixtures run)."""
+    marker = item.get_closest_marker("needs_sources")
+    if marker is not None:
+        reason = missing_sources_reason(marker.args)
+        if reason is not None:
+            pytest.skip(reason)
+
+
+def missing_sources_reason(names: tuple[str, ...]) -> str | None:
+    """Why the corpus sources ``names`` cannot be used here, naming their packages; ``None`` when all are usable."""
+    from crpse.corpus.sources import SOURCE_SPECS, SourcePaths, missing_reason
+
+    paths = SourcePaths()
+    missing = [(name, reason) for name in names if (reason := missing_reason(name, paths)) is not None]
+    if not missing:
+        return None
+    packages = [package for name, _ in missing for package in SOURCE_SPECS[name].apt]
+    packages += [package for name, _ in missing for package in SOURCE_SPECS[name].pip if not _installed(package)]
+    details = "; ".join(f"{name}: {reason}" for name, reason in missing)
+    return (
+        f"needs the package(s) {', '.join(dict.fromkeys(packages))} ({details}); "
+        "install them with `sh tests/system-packages.sh` as root, or see `crpse data sources`"
+    )
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
 
 GOLDEN_DIR = Path(os.environ.get("CRPSE_GOLDEN_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "golden"))
 

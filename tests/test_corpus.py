@@ -1,7 +1,8 @@
 """Offline corpus generator (``crpse data synth``): determinism, layout, split design, SNRs, errors.
 
 Needs the Debian packages espeak-ng, asterisk-core-sounds-en-g722 and asterisk-core-sounds-fr-g722
-and the PyPI package g722 (the sources below are chosen so nothing else is used).
+and the PyPI package g722 (the sources below are chosen so nothing else is used); tests marked
+``needs_sources`` are skipped, naming the packages, where they are absent (tests/system-packages.sh installs them).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def corpora(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return serial, parallel
 
 
+@pytest.mark.needs_sources(*CI_SOURCES)
 def test_same_seed_gives_identical_bytes_whatever_the_jobs(corpora: tuple[Path, Path]) -> None:
     serial, parallel = corpora
     first, second = all_files(serial), all_files(parallel)
@@ -56,6 +58,7 @@ def test_same_seed_gives_identical_bytes_whatever_the_jobs(corpora: tuple[Path, 
     assert different == []
 
 
+@pytest.mark.needs_sources(*CI_SOURCES)
 def test_another_seed_gives_other_audio(corpora: tuple[Path, Path], tmp_path: Path) -> None:
     serial, _ = corpora
     config = CorpusConfig(**{**TINY.__dict__, "seed": TINY.seed + 1})
@@ -68,6 +71,7 @@ def test_another_seed_gives_other_audio(corpora: tuple[Path, Path], tmp_path: Pa
     assert other != (serial / "test/noisy" / f"{name}.wav").read_bytes()
 
 
+@pytest.mark.needs_sources(*CI_SOURCES)
 def test_layout_pairing_and_format(corpora: tuple[Path, Path]) -> None:
     root, _ = corpora
     summary = json.loads((root / "corpus.json").read_text())
@@ -93,6 +97,7 @@ def test_layout_pairing_and_format(corpora: tuple[Path, Path]) -> None:
     assert [r["name"] for r in read_manifest(root, "train")] == [f"train_{i:05d}" for i in range(len(durations))]
 
 
+@pytest.mark.needs_sources(*CI_SOURCES)
 def test_speakers_and_noises_are_disjoint_across_splits(corpora: tuple[Path, Path]) -> None:
     root, _ = corpora
     summary = json.loads((root / "corpus.json").read_text())["splits"]
@@ -126,6 +131,7 @@ def test_recorded_noises_are_split_per_type_without_overlap() -> None:
     assert person_split("allison-smith") == "train" and person_split("june-wallack") == "test_mismatched"
 
 
+@pytest.mark.needs_sources(*CI_SOURCES)
 def test_mixture_snr_matches_manifest(corpora: tuple[Path, Path]) -> None:
     root, _ = corpora
     checked = 0
@@ -142,6 +148,7 @@ def test_mixture_snr_matches_manifest(corpora: tuple[Path, Path]) -> None:
     assert checked >= 3
 
 
+@pytest.mark.needs_sources("asterisk-en", "espeak-ng")
 def test_missing_source_names_the_package_and_command(tmp_path: Path) -> None:
     config = CorpusConfig(hours=0.01, paths=SourcePaths(asterisk_dir=tmp_path / "nowhere"))
     with pytest.raises(SourceMissingError, match=r"apt-get install asterisk-core-sounds-en-g722"):
@@ -152,6 +159,7 @@ def test_missing_source_names_the_package_and_command(tmp_path: Path) -> None:
         plan_corpus(explicit)
 
 
+@pytest.mark.needs_sources("asterisk-en", "asterisk-fr", "espeak-ng")
 def test_missing_optional_source_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     config = CorpusConfig(hours=0.01, valid_files=1, test_files=1, mismatched_files=1,
                           paths=SourcePaths(sonic_pi_dir=tmp_path, freedesktop_dir=tmp_path))
@@ -171,6 +179,7 @@ def test_cli_reports_missing_source(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.needs_sources(*CI_SOURCES)
 def test_cli_refuses_to_overwrite(corpora: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     root, _ = corpora
     status = main(["data", "synth", str(root), "--hours", "0.001", "--quiet", "--sources", ",".join(CI_SOURCES)])
