@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from crpse.cli import COMMANDS, main
 
@@ -36,3 +44,82 @@ def test_version_and_lazy_imports() -> None:
     assert "lightning" not in result.stdout and "matplotlib" not in result.stdout
     version = subprocess.run([sys.executable, "-m", "crpse", "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("crpse ")
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_ctrl_c_is_one_line_and_status_130(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    module = importlib.import_module(COMMANDS[command][0])
+    monkeypatch.setattr(module, "run", interrupted)
+    argv = {"enhance": ["x.wav", "-o", "out"], "evaluate": ["--clean", "c", "--enhanced", "e"], "info": ["m"],
+            "train": ["dsm", "--data-dir", "d", "--run-dir", "r"], "data": ["sources"]}.get(command, [])
+    assert main([command, *argv]) == 130
+    assert capsys.readouterr().err == "crpse: interrupted\n"
+
+
+def _interrupt(argv: list[str], ready: Callable[[subprocess.Popen], bool], timeout: float = 120.0) -> tuple[int, str]:
+    """Run ``crpse argv`` in its own process group, press Ctrl-C (SIGINT to the group) once ``ready``."""
+    process = subprocess.Popen([sys.executable, "-m", "crpse", *argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not ready(process):
+        assert process.poll() is None, f"finished before it could be interrupted: {process.communicate()}"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=timeout)
+    return process.returncode, err
+
+
+def _children(process: subprocess.Popen) -> list[str]:
+    path = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    return path.read_text().split() if path.exists() else []
+
+
+def test_ctrl_c_during_enhance_leaves_no_partial_file(tiny_ckpt: Path, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    noise = 0.1 * np.random.default_rng(0).standard_normal(16000 * 40)
+    for name in ("a", "b"):
+        sf.write(tmp_path / "in" / f"{name}.wav", noise, 16000)
+    out = tmp_path / "out"
+    status, err = _interrupt(
+        ["enhance", str(tmp_path / "in"), "-o", str(out), "--model", str(tiny_ckpt), "--steps", "5", "--window", "2"],
+        ready=lambda _: any(out.glob(".*")),  # a temporary output file exists: the first file is being written
+    )
+    assert status == 130
+    assert err.splitlines()[-1] == "crpse: interrupted" and "Traceback" not in err
+    assert [p.name for p in out.iterdir()] == []  # no temporary file, and the file was not finished
+
+
+def test_ctrl_c_during_evaluate_stops_the_workers_quietly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for kind in ("clean", "enhanced"):
+        (tmp_path / kind).mkdir()
+    for index in range(40):
+        clean = 0.1 * rng.standard_normal(16000 * 4)
+        sf.write(tmp_path / "clean" / f"f{index:02d}.wav", clean, 16000)
+        sf.write(tmp_path / "enhanced" / f"f{index:02d}.wav", clean + 0.01 * rng.standard_normal(clean.size), 16000)
+    status, err = _interrupt(
+        ["evaluate", "--clean", str(tmp_path / "clean"), "--enhanced", str(tmp_path / "enhanced"),
+         "-o", str(tmp_path / "res" / "r.csv"), "--no-dnsmos", "--jobs", "2"],
+        ready=lambda process: len(_children(process)) >= 2,
+    )
+    assert status == 130
+    assert err == "crpse: interrupted\n"
+    assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.needs_sources("asterisk-en", "asterisk-fr", "espeak-ng")
+def test_ctrl_c_during_data_synth_leaves_no_partial_corpus(tmp_path: Path) -> None:
+    out = tmp_path / "corpus"
+    status, err = _interrupt(
+        ["data", "synth", str(out), "--hours", "0.2", "--jobs", "2", "--quiet"],
+        ready=lambda _: any((out / "train" / "noisy").glob("*.wav")),  # files are being written
+    )
+    assert status == 130
+    assert err.splitlines()[-1] == "crpse: interrupted" and "Traceback" not in err  # (plus source warnings)
+    assert not out.exists()

@@ -47,19 +47,45 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: exit status after Ctrl-C (128 + SIGINT), as shells report it
+INTERRUPTED_STATUS = 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``crpse`` console script. Returns the process exit status."""
+    """Entry point of the ``crpse`` console script. Returns the process exit status.
+
+    Two failures are reported in one line on stderr for every command, without a traceback: Ctrl-C (``crpse:
+    interrupted``, status 130; commands write outputs atomically, so nothing partial is left) and a missing
+    optional extra (``crpse evaluate needs the 'eval' extra ...; install it with: pip install 'crpse[eval]'``,
+    status 1), also when a worker process is the one that found the module missing.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s: %(message)s",
-    )
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 2
-    return int(args._run(args) or 0)
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO,
+            format="%(levelname)s: %(message)s",
+        )
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return 2
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("crpse: interrupted", file=sys.stderr)
+        return INTERRUPTED_STATUS
+    except ImportError as error:
+        from crpse.extras import MissingExtraError, extra_of_module
+
+        if isinstance(error, MissingExtraError):
+            print(f"crpse: error: {error}", file=sys.stderr)
+            return 1
+        found = extra_of_module(error.name)
+        if found is None:
+            raise
+        command = f"crpse {next((a for a in argv if a in COMMANDS), '')}".strip()
+        print(f"crpse: error: {MissingExtraError(command, found[0], [found[1]])}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ import csv
 import logging
 import math
 import os
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -227,6 +228,12 @@ def _init_worker(use_dnsmos: bool, threads: int | None) -> None:
         _WORKER_DNSMOS = None
 
 
+def _init_pool_worker(use_dnsmos: bool, threads: int | None) -> None:
+    """Initialise a worker process; it ignores Ctrl-C, which the parent handles (cancelling the queued items)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(use_dnsmos, threads)
+
+
 def _evaluate_pair(pair: FilePair) -> dict[str, float | str]:
     clean, enhanced, noisy, rate = load_aligned(pair)
     if len(clean) == 0:
@@ -284,11 +291,15 @@ def evaluate_pairs(
         finally:
             _init_worker(False, None)
         return rows
-    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(dnsmos, 1)) as pool:
-        for row in pool.map(_evaluate_pair, pairs):
-            rows.append(row)
-            if progress is not None:
-                progress(row)
+    with ProcessPoolExecutor(jobs, initializer=_init_pool_worker, initargs=(dnsmos, 1)) as pool:
+        try:
+            for row in pool.map(_evaluate_pair, pairs):
+                rows.append(row)
+                if progress is not None:
+                    progress(row)
+        except BaseException:  # an error or Ctrl-C: drop the queued items instead of scoring them all first
+            pool.shutdown(cancel_futures=True)
+            raise
     return rows
 
 

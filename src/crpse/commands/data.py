@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
@@ -83,8 +84,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _paths(args: argparse.Namespace):  # noqa: ANN202 - crpse.corpus.sources.SourcePaths
-    from pathlib import Path
-
     from crpse.corpus.sources import SourcePaths
 
     defaults = SourcePaths()
@@ -116,13 +115,18 @@ def _run_synth(args: argparse.Namespace) -> int:
     def names(text: str) -> tuple[str, ...]:
         return tuple(part.strip() for part in text.split(",") if part.strip())
 
+    sources = None if args.sources.strip() == "auto" else names(args.sources)
+    if sources is None or any(name.startswith("asterisk-") for name in sources):  # the real speech is g722
+        from crpse.extras import require_extra
+
+        require_extra("crpse data synth", "data")
     config = CorpusConfig(
         hours=args.hours, seed=args.seed, snr_range=tuple(args.snr_range), level_range=tuple(args.level_range),
         reverb_prob=args.reverb_prob, reverb_target=args.reverb_target, rt60_range=tuple(args.rt60_range),
         valid_files=args.valid_files, valid_fraction=args.valid_fraction, test_files=args.test_files,
         mismatched_files=args.mismatched_files, min_seconds=args.length_range[0],
         max_seconds=args.length_range[1], real_fraction=args.real_fraction,
-        sources=None if args.sources.strip() == "auto" else names(args.sources),
+        sources=sources,
         mismatched_noise=names(args.mismatched_noise), subtype=args.subtype, paths=_paths(args),
     )
     try:
@@ -135,6 +139,8 @@ def _run_synth(args: argparse.Namespace) -> int:
     others = ("valid", "test", "test_mismatched")
     total = plan.expected_train_files + sum(len(plan.tasks[split]) for split in others)
     start = time.perf_counter()
+    owned = _corpus_paths(args.outdir)
+    replaceable = args.overwrite or not any(path.exists() for path in owned)
     with tqdm(total=total, unit="file", desc="synth", disable=args.quiet) as bar:
         try:
             summary = synthesize_corpus(config, args.outdir, jobs=max(1, args.jobs), overwrite=args.overwrite,
@@ -144,6 +150,11 @@ def _run_synth(args: argparse.Namespace) -> int:
         except FileExistsError as error:
             print(f"crpse data synth: error: {error}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # leave no half-written corpus behind (crpse.cli reports the interruption)
+            bar.disable = True
+            if replaceable:
+                _remove(owned)
+            raise
     elapsed = time.perf_counter() - start
     if not args.quiet:
         for split, info in summary["splits"].items():
@@ -151,6 +162,26 @@ def _run_synth(args: argparse.Namespace) -> int:
                   f"({info['real_speech_files']} real-speech, {info['reverberant_files']} reverberant)")
         print(f"wrote {args.outdir} in {elapsed:.1f} s")
     return 0
+
+
+def _corpus_paths(outdir: str) -> list[Path]:
+    """What ``crpse data synth`` writes into ``outdir``: one folder per split and ``corpus.json``."""
+    from crpse.corpus.splits import SPLITS
+
+    return [Path(outdir) / split for split in SPLITS] + [Path(outdir) / "corpus.json"]
+
+
+def _remove(paths: list[Path]) -> None:
+    import shutil
+
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    parent = paths[0].parent
+    if parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -71,6 +71,11 @@ def _list_names(names: list[str]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation; returns the exit status."""
+    from crpse.extras import require_extra
+
+    require_extra("crpse evaluate", "eval")
+    if args.plots is not None:
+        require_extra("crpse evaluate --plots", "eval", ("matplotlib",))
     from crpse import evaluation
 
     if args.jobs < 1 or args.plot_files < 0:

@@ -220,11 +220,10 @@ def run(args: argparse.Namespace) -> int:
     # (measured in docs/training.md); libgomp reads this when torch loads, which has not happened yet here.
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        from crpse.training.runner import run_training
-    except ImportError as err:  # lightning missing
-        print(f"error: training needs the train extra (pip install 'crpse[train]'): {err}", file=sys.stderr)
-        return 1
+    from crpse.extras import require_extra
+
+    require_extra("crpse train", "train")  # one line naming pip install 'crpse[train]' (crpse.cli reports it)
+    from crpse.training.runner import run_training
     from crpse.checkpoint import CheckpointError
     from crpse.data import DataError
 

@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import shutil
+import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
@@ -413,6 +414,7 @@ _WORKER_STATE: dict[str, object] = {}
 
 
 def _init_worker(plan: CorpusPlan, outdir: Path) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it cancels the queued files)
     _WORKER_STATE["plan"], _WORKER_STATE["outdir"] = plan, outdir
 
 
