@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 
 import crpse
 from crpse.assets import default_model_path
 from crpse.checkpoint import load_model, read_checkpoint
+from crpse.cli import main
 
 
 def test_bundled_model_is_a_small_crp_model() -> None:
@@ -35,3 +40,49 @@ def test_bundled_model_enhances_a_generated_clip(monkeypatch: pytest.MonkeyPatch
     enhanced = crpse.enhance(noisy, 22050)
     assert enhanced.shape == noisy.shape and enhanced.dtype == np.float32
     assert np.isfinite(enhanced).all() and 0 < np.abs(enhanced).max() < 2
+
+
+def test_bundled_models_are_usable_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from crpse.assets import BUNDLED_MODELS, resolve_model
+
+    assert set(BUNDLED_MODELS) == {"default"} and resolve_model("default") == default_model_path()
+    assert resolve_model(None) == default_model_path()
+    named = crpse.load_model("default")
+    assert named.inference.t_start == 0.3 and named.config.to_dict() == load_model(default_model_path()).config.to_dict()
+    assert crpse.Enhancer("default").model.config.stage == "crp"
+
+    assert main(["info", "default"]) == 0
+    info = capsys.readouterr().out
+    assert info.startswith(f"model:        default (bundled: {default_model_path()})\n")
+    assert "intended:     reverse, 1 step(s) from t_start=0.3" in info and "use:          demonstration model" in info
+
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0] == "default: 840,646 parameters, 3.4 MiB, 16000 Hz, crp; sampler: reverse, 1 step(s) from t=0.3"
+    assert listing[1].startswith("  use:  demonstration model: 16 kHz English speech")
+    assert main(["models", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["parameters"] == 840646 and row["inference"]["steps"] == 1 and row["file_bytes"] > 3 * 2**20
+
+    noisy = tmp_path / "in.wav"
+    sf.write(noisy, 0.1 * np.random.default_rng(0).standard_normal(8000), 16000)
+    assert main(["enhance", str(noisy), "-o", str(tmp_path / "out"), "--model", "default", "-q"]) == 0
+    assert sf.info(tmp_path / "out" / "in.wav").frames == 8000
+
+    assert main(["info", "nosuch"]) == 1
+    assert capsys.readouterr().err == (
+        "crpse: error: 'nosuch' is neither a checkpoint file nor a bundled model (bundled: default; "
+        "`crpse models` lists them)\n"
+    )
+
+
+def test_a_new_bundled_model_needs_only_a_registry_entry(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crpse import assets
+
+    monkeypatch.setitem(assets.BUNDLED_MODELS, "second", assets.BundledModel("second", "default.ckpt", "a test entry"))
+    assert crpse.load_model("second").config.stage == "crp"
+    assert main(["models"]) == 0
+    names = [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
+    assert names == ["default", "second"]

@@ -164,7 +164,8 @@ def test_predictive_model_runs_without_a_sampler() -> None:
 def test_default_model_is_missing_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
     import crpse.assets as assets
 
-    monkeypatch.setattr(assets, "DEFAULT_MODEL_NAME", "no-such-model.ckpt")
+    missing = assets.BundledModel("default", "no-such-model.ckpt", "a model this installation lacks")
+    monkeypatch.setitem(assets.BUNDLED_MODELS, "default", missing)
     with pytest.raises(FileNotFoundError, match="--model"):
         assets.default_model_path()
     with pytest.raises(FileNotFoundError, match="pass a checkpoint"):

@@ -188,13 +188,16 @@ def load_model(path: str | os.PathLike[str], ema: bool = True, map_location: str
     """Load a model from a crpse checkpoint or a reference sgmse / sgmse-bbed / sgmse_crp Lightning checkpoint.
 
     Args:
-        path: checkpoint file.
+        path: checkpoint file, or the name of a bundled model (``"default"``; ``crpse models`` lists them).
         ema: use the EMA weights when the file has them (what the reference evaluates with).
         map_location: where to put the tensors; move the model with ``.to(device)`` afterwards as usual.
 
     Returns:
         A :class:`~crpse.score_model.ScoreModel` or :class:`~crpse.score_model.PredictiveModel` in eval mode.
     """
+    from crpse.assets import resolve_model
+
+    path = resolve_model(path)
     data = read_checkpoint(path, map_location)
     if data.get("format") == FORMAT:
         model = _from_crpse(data, ema, path)

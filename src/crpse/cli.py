@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "enhance": ("crpse.commands.enhance", "enhance WAV/FLAC/OGG/MP3 files or folders"),
     "evaluate": ("crpse.commands.evaluate", "score enhanced files against clean references"),
     "info": ("crpse.commands.info", "print a model's configuration"),
+    "models": ("crpse.commands.models", "list the bundled models (use them by name: --model NAME)"),
     "train": ("crpse.commands.train", "train DSM, CRP or predictive models (needs crpse[train])"),
     "data": ("crpse.commands.data", "make a paired training corpus offline"),
     "bench": ("crpse.commands.bench", "experiments: quality tables, sampler sweeps, validated regions"),

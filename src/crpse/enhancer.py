@@ -102,7 +102,8 @@ def _load_cached(path: str, mtime_ns: int, device: str) -> Model:
 def load_inference_model(
     model: Model | str | os.PathLike[str] | None, device: str | torch.device | None = None
 ) -> tuple[Model, torch.device]:
-    """Resolve a model argument: ``None`` (the bundled default model), a checkpoint path, or a model object.
+    """Resolve a model argument: ``None`` (the bundled default model), a bundled model's name (``"default"``), a
+    checkpoint path, or a model object.
 
     Checkpoints are loaded with :func:`crpse.checkpoint.load_model` (crpse or reference sgmse files) and cached, so
     repeated :func:`enhance` calls do not reload them. A model object is put in eval mode and moved to ``device``
@@ -112,11 +113,9 @@ def load_inference_model(
         ``(model, device)``.
     """
     if model is None or isinstance(model, (str, os.PathLike)):
-        if model is None:
-            from crpse.assets import default_model_path
+        from crpse.assets import resolve_model
 
-            model = default_model_path()
-        path = Path(model)
+        path = resolve_model(model)
         if not path.is_file():
             raise FileNotFoundError(f"model checkpoint {path} does not exist; pass the path of a .ckpt file")
         resolved = resolve_device(device)
@@ -213,7 +212,8 @@ class Enhancer:
     """A loaded model plus sampler and windowing settings, for enhancing many signals or files.
 
     Args:
-        model: ``None`` (the bundled default model), a checkpoint path (crpse or reference sgmse), or a model.
+        model: ``None`` (the bundled default model), a bundled model's name (``"default"``, see ``crpse models``),
+            a checkpoint path (crpse or reference sgmse), or a model.
         sampler: ``reverse`` (CRP), ``pc`` or ``ode``; ``None``: the model's own (``model.inference``).
         steps: reverse steps N; ``None``: the model's setting for its own sampler.
         t_start: reverse starting time; ``None``: the model's setting (or the SDE's ``t_max`` for another sampler).

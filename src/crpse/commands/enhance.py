@@ -39,8 +39,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="audio files and/or folders")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
     parser.add_argument(
-        "--model", type=Path, metavar="PATH",
-        help="crpse or reference sgmse/sgmse_crp checkpoint (default: the bundled model, if installed)",
+        "--model", metavar="NAME|PATH",
+        help="a bundled model's name (`crpse models` lists them) or a crpse / reference sgmse/sgmse_crp checkpoint "
+        "(default: the bundled model 'default')",
     )
     sampling = parser.add_argument_group("sampler (defaults: the model's own settings)")
     sampling.add_argument("--sampler", choices=("reverse", "pc", "ode"), help="reverse = CRP Euler-Maruyama")

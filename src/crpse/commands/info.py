@@ -4,6 +4,7 @@ Example::
 
     crpse info crp.ckpt            # human-readable
     crpse info crp.ckpt --json     # machine-readable
+    crpse info default             # a bundled model, by name
 
 Prints the kind and training stage, the backbone configuration, the SDE, the spectral transform, the sample rate,
 the parameter count and the sampler settings the model is meant for (what ``crpse enhance`` uses by default).
@@ -26,7 +27,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description="Print a model's kind, training stage, backbone, SDE, spectral transform, sample rate, "
         "parameter count and intended sampler settings. Works for crpse and reference sgmse checkpoints.",
     )
-    parser.add_argument("model", type=Path, metavar="MODEL", help="checkpoint file")
+    parser.add_argument("model", metavar="MODEL", help="a bundled model's name (see `crpse models`) or a checkpoint file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 
@@ -64,7 +65,7 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def format_summary(path: Path, summary: dict[str, Any]) -> str:
+def format_summary(path: str | Path, summary: dict[str, Any]) -> str:
     """The human-readable text of :func:`model_summary`."""
     inference = dict(summary.get("inference") or {})
     if summary["kind"] == "score":
@@ -105,9 +106,18 @@ def run(args: argparse.Namespace) -> int:
             message = f"{args.model}: {message}"
         print(f"crpse: error: {message}", file=sys.stderr)
         return 1
+    from crpse.assets import BUNDLED_MODELS, resolve_model
+
     summary = model_summary(model)
+    shown = args.model
+    bundled = BUNDLED_MODELS.get(args.model)
+    if bundled is not None:
+        summary.update(bundled=bundled.name, file=str(resolve_model(bundled.name)), intended_use=bundled.intended_use)
+        shown = f"{bundled.name} (bundled: {summary['file']})"
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
-        print(format_summary(args.model, summary))
+        print(format_summary(shown, summary))
+        if bundled is not None:
+            print(f"use:          {bundled.intended_use}")
     return 0
