@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +159,29 @@ def test_info_describes_the_model(tiny_ckpt: Path, capsys: pytest.CaptureFixture
     assert summary["backbone"]["ch_mult"] == [1, 2, 2, 2, 2, 2, 2]
     assert main(["info", str(tiny_ckpt.parent / "missing.ckpt")]) == 1
     assert "crpse: error:" in capsys.readouterr().err
+
+
+def test_one_line_per_file_and_a_speed_summary_without_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, seconds, rate in (("a", 0.5, 16000), ("b", 1.0, 8000), ("c", 1.5, 44100)):
+        sf.write(src / f"{name}.wav", _noise(seconds, rate), rate)
+    assert main(["enhance", str(src), "-o", str(tmp_path / "out"), "--model", "default"]) == 0
+    lines = capsys.readouterr().err.splitlines()  # captured: not a terminal, so no progress bars
+    assert len(lines) == 5 and lines[0].startswith("crpse: reverse sampler")
+    number = r"(\d+\.\d)"
+    for index, (name, seconds) in enumerate((("a", "0.5"), ("b", "1.0"), ("c", "1.5")), start=1):
+        match = re.fullmatch(
+            rf"crpse: \[{index}/3\] {src / name}.wav -> {tmp_path / 'out' / name}.wav: "
+            rf"{seconds} s of audio in {number} s, RTF (\d+\.\d\d)", lines[index],
+        )
+        assert match is not None, lines[index]
+        assert float(match.group(2)) == pytest.approx(float(match.group(1)) / float(seconds), abs=0.11)
+    final = re.fullmatch(rf"crpse: enhanced 3 files, 0 failed, 3\.0 s of audio in {number} s, RTF (\d+\.\d\d)", lines[4])
+    assert final is not None, lines[4]
+    assert float(final.group(2)) == pytest.approx(float(final.group(1)) / 3.0, abs=0.02)
+
+    assert main(["enhance", str(src), "-o", str(tmp_path / "quiet"), "--model", "default", "-q"]) == 0
+    assert capsys.readouterr().err == ""
