@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -75,6 +76,14 @@ def _interrupt(argv: list[str], ready: Callable[[subprocess.Popen], bool], timeo
     return process.returncode, err
 
 
+def _largest_file(folder: Path, pattern: str) -> int:
+    sizes = [0]
+    for path in folder.glob(pattern):
+        with contextlib.suppress(OSError):  # renamed or removed meanwhile
+            sizes.append(path.stat().st_size)
+    return max(sizes)
+
+
 def _children(process: subprocess.Popen) -> list[str]:
     path = Path(f"/proc/{process.pid}/task/{process.pid}/children")
     return path.read_text().split() if path.exists() else []
@@ -88,7 +97,7 @@ def test_ctrl_c_during_enhance_leaves_no_partial_file(tiny_ckpt: Path, tmp_path:
     out = tmp_path / "out"
     status, err = _interrupt(
         ["enhance", str(tmp_path / "in"), "-o", str(out), "--model", str(tiny_ckpt), "--steps", "5", "--window", "2"],
-        ready=lambda _: any(path.stat().st_size > 4096 for path in out.glob(".*")),  # the first file is half written
+        ready=lambda _: _largest_file(out, ".*") > 4096,  # the first file is half written (under its temporary name)
     )
     assert status == 130
     assert err.splitlines()[-1] == "crpse: interrupted" and "Traceback" not in err
