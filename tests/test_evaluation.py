@@ -94,7 +94,9 @@ def test_noisy_vs_clean_equals_direct_metrics(tmp_path: Path, with_speech: bool)
         sdr, sir, sar = energy_ratios(clean_read, noisy, noisy - clean_read)
         assert (row["si_sir"], row["si_sar"]) == pytest.approx((sir, sar), abs=1e-6)
         assert row["si_sar"] > 30.0  # no artefacts in a plain mixture
-        assert set(row) == {"name", "pesq", "estoi", "si_sdr", "si_sir", "si_sar"}
+        baseline = ("pesq", "estoi", "si_sdr")  # the noisy input scored as the baseline: here it is the estimate
+        assert set(row) == {"name", "pesq", "estoi", "si_sdr", "si_sir", "si_sar", *(f"noisy_{m}" for m in baseline)}
+        assert all(row[f"noisy_{metric}"] == pytest.approx(row[metric], abs=1e-12) for metric in baseline)
 
 
 def test_cli_writes_csv_summary_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,7 +135,11 @@ def test_cli_writes_csv_summary_and_plots(tmp_path: Path, capsys: pytest.Capture
         "dnsmos_ovrl",
         "dnsmos_p808",
     ]
-    assert list(rows[0]) == ["name", *metric_names]
+    baseline_names = [f"noisy_{m}" for m in metric_names if m not in ("si_sir", "si_sar")]
+    assert list(rows[0]) == ["name", *metric_names, *baseline_names]
+    for row in rows:  # --enhanced is the noisy folder: the baseline equals the scores
+        for metric in baseline_names:
+            assert float(row[metric]) == pytest.approx(float(row[metric.removeprefix("noisy_")]), abs=1e-12)
     for row in rows:
         assert float(row["si_sdr"]) == pytest.approx(made[row["name"]][1], abs=0.25)
     noisy, _ = sf.read(tmp_path / "noisy" / rows[0]["name"], dtype="float64")
@@ -152,9 +158,12 @@ def test_cli_writes_csv_summary_and_plots(tmp_path: Path, capsys: pytest.Capture
     printed = capsys.readouterr().out
     assert f"{sdr.mean():.1f} ± {sdr.std():.1f}" in printed
     markdown = out.with_name("scores_summary.md").read_text()
-    assert f"| SI-SDR | {sdr.mean():.1f} ± {sdr.std():.1f} | 3 | 0 |" in markdown
+    sdr_cell = f"{sdr.mean():.1f} ± {sdr.std():.1f}"
+    assert f"| SI-SDR | {sdr_cell} | {sdr_cell} | +0.0 ± 0.0 | 0/3 | 3 | 0 |" in markdown
     pesq_values = np.array([float(row["pesq"]) for row in rows])
-    assert f"| PESQ | {pesq_values.mean():.2f} ± {pesq_values.std():.2f} |" in markdown
+    pesq_cell = f"{pesq_values.mean():.2f} ± {pesq_values.std():.2f}"
+    assert f"| PESQ | {pesq_cell} | {pesq_cell} | +0.00 ± 0.00 | 0/3 | 3 | 0 |" in markdown
+    assert "| SI-SIR | - |" in markdown
 
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
     assert pngs == sorted(["spec_tone0.png", "spec_tone1.png", *(f"hist_{m}.png" for m in metric_names)])
@@ -240,6 +249,50 @@ def test_rates_lengths_channels_and_silence(tmp_path: Path) -> None:
     summary = evaluation.summarize(rows)
     assert summary["pesq"]["count"] == 1 and summary["pesq"]["dropped"] == 1
     assert summary["pesq"]["mean"] == pytest.approx(rows[0]["pesq"]) and summary["pesq"]["std"] == 0.0
+
+
+def test_noisy_baseline_and_per_file_improvement(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    made = make_set(tmp_path)  # noisy at 0, 5 and 10 dB SNR
+    (tmp_path / "enhanced").mkdir()
+    for index, (name, (clean, snr)) in enumerate(made.items()):  # "enhanced": the same speech with 10 dB less noise
+        sf.write(tmp_path / "enhanced" / name, clean + white_noise(clean, snr + 10.0, seed=20 + index), RATE,
+                 subtype="FLOAT")
+    out = tmp_path / "r.csv"
+    assert main(["evaluate", "--clean", str(tmp_path / "clean"), "--enhanced", str(tmp_path / "enhanced"),
+                 "--noisy", str(tmp_path / "noisy"), "-o", str(out), "--no-dnsmos", "--jobs", "1"]) == 0
+    rows = read_csv(out)
+    for row in rows:
+        clean, snr = made[row["name"]]
+        assert float(row["noisy_si_sdr"]) == pytest.approx(snr, abs=0.25)
+        assert float(row["si_sdr"]) == pytest.approx(snr + 10.0, abs=0.25)
+        noisy, _ = sf.read(tmp_path / "noisy" / row["name"], dtype="float64")
+        clean, _ = sf.read(tmp_path / "clean" / row["name"], dtype="float64")
+        assert float(row["noisy_pesq"]) == pytest.approx(pesq(RATE, clean, noisy, "wb"), abs=1e-6)
+        assert float(row["noisy_estoi"]) == pytest.approx(stoi(clean, noisy, RATE, extended=True), abs=1e-6)
+
+    summary = {row["metric"]: row for row in read_csv(out.with_name("r_summary.csv"))}
+    assert list(summary) == ["pesq", "estoi", "si_sdr", "si_sir", "si_sar"]
+    printed, markdown = capsys.readouterr().out, out.with_name("r_summary.md").read_text()
+    assert markdown.splitlines()[0] == "| metric | noisy | enhanced | improvement | improved | files | dropped |"
+    assert printed.splitlines()[1].split() == ["metric", "noisy", "enhanced", "improvement", "improved", "files",
+                                               "dropped"]
+    for metric, label, decimals in (("pesq", "PESQ", 2), ("estoi", "ESTOI", 2), ("si_sdr", "SI-SDR", 1)):
+        enhanced = np.array([float(row[metric]) for row in rows])
+        noisy = np.array([float(row[f"noisy_{metric}"]) for row in rows])
+        delta = enhanced - noisy
+        stats = summary[metric]
+        assert float(stats["noisy_mean"]) == pytest.approx(noisy.mean(), abs=1e-12)
+        assert float(stats["noisy_std"]) == pytest.approx(noisy.std(), abs=1e-12)
+        assert float(stats["delta_mean"]) == pytest.approx(delta.mean(), abs=1e-12)
+        assert float(stats["delta_std"]) == pytest.approx(delta.std(), abs=1e-12)
+        assert int(stats["improved"]) == int((delta > 1e-9).sum()) and int(stats["paired"]) == 3
+        cells = [f"{noisy.mean():.{decimals}f} ± {noisy.std():.{decimals}f}",
+                 f"{enhanced.mean():.{decimals}f} ± {enhanced.std():.{decimals}f}",
+                 f"{delta.mean():+.{decimals}f} ± {delta.std():.{decimals}f}", f"{(delta > 1e-9).sum()}/3", "3", "0"]
+        assert f"| {label} | {' | '.join(cells)} |" in markdown
+        assert any(line.split() == [label, *" ".join(cells).split()] for line in printed.splitlines())
+    assert float(summary["si_sdr"]["delta_mean"]) == pytest.approx(10.0, abs=0.25)
+    assert summary["si_sdr"]["improved"] == "3" and summary["si_sir"]["noisy_mean"] == ""
 
 
 def test_narrowband_material_uses_nb_pesq(tmp_path: Path) -> None:

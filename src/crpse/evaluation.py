@@ -11,8 +11,12 @@ pairs with ``enhanced/a/b.wav``). For each pair:
 * DNSMOS (non-intrusive) is computed on the enhanced file as it is on disk (mono, its own rate and
   length), so the numbers equal speechmos's on that file.
 
-Rows are plain dicts ``{"name": relative clean path, metric: float, ...}``; :func:`summarize` turns
-them into mean ± std per metric (non-finite values dropped and counted, ``np.std`` with ddof 0).
+With the noisy inputs known, the same metrics (PESQ, ESTOI, SI-SDR, DNSMOS) are also computed for the noisy
+file itself, as the baseline, under ``noisy_<metric>``.
+
+Rows are plain dicts ``{"name": relative clean path, metric: float, ..., "noisy_<metric>": float, ...}``;
+:func:`summarize` turns them into mean ± std per metric (non-finite values dropped and counted, ``np.std`` with
+ddof 0) and, where a baseline exists, the noisy mean ± std and the per-file improvement (enhanced - noisy).
 """
 
 from __future__ import annotations
@@ -70,6 +74,12 @@ METRICS: dict[str, tuple[str, int]] = {
     "dnsmos_ovrl": ("DNSMOS OVRL", 2),
     "dnsmos_p808": ("DNSMOS P.808", 2),
 }
+
+#: column prefix of the noisy input's own scores (the baseline); every metric here is better when higher
+NOISY_PREFIX = "noisy_"
+#: a per-file change smaller than this is numerical noise, not an improvement (pystoi's ESTOI of the same pair
+#: varies by ~1e-14 between calls)
+IMPROVEMENT_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -241,14 +251,24 @@ def _evaluate_pair(pair: FilePair) -> dict[str, float | str]:
     row: dict[str, float | str] = {"name": pair.name}
     row.update(score_signals(clean, enhanced, rate, noisy))
     if _WORKER_DNSMOS is not None:
-        audio, own_rate = _read_mono(pair.enhanced)
-        try:
-            scores = _WORKER_DNSMOS(audio, own_rate)
-        except ValueError as error:
-            logger.warning("DNSMOS skipped for %s: %s", pair.name, error)
-            scores = dict.fromkeys(("sig", "bak", "ovrl", "p808"), math.nan)
-        row.update({f"dnsmos_{key}": value for key, value in scores.items()})
+        row.update(_dnsmos_scores(pair.enhanced, pair.name))
+    if noisy is not None:  # the baseline: the noisy input scored like the enhanced file
+        row.update({f"{NOISY_PREFIX}{key}": value for key, value in score_signals(clean, noisy, rate).items()})
+        if _WORKER_DNSMOS is not None:
+            row.update({f"{NOISY_PREFIX}{k}": v for k, v in _dnsmos_scores(pair.noisy, pair.name).items()})
     return row
+
+
+def _dnsmos_scores(path: Path, name: str) -> dict[str, float]:
+    """``{"dnsmos_sig", ...}`` of the file as it is on disk (NaN, with a warning, when it cannot be scored)."""
+    assert _WORKER_DNSMOS is not None
+    audio, own_rate = _read_mono(path)
+    try:
+        scores = _WORKER_DNSMOS(audio, own_rate)
+    except ValueError as error:
+        logger.warning("DNSMOS skipped for %s (%s): %s", name, path, error)
+        scores = dict.fromkeys(("sig", "bak", "ovrl", "p808"), math.nan)
+    return {f"dnsmos_{key}": value for key, value in scores.items()}
 
 
 def evaluate_pairs(
@@ -330,33 +350,54 @@ def evaluate_dirs(
 
 
 def metric_columns(rows: Iterable[dict[str, float | str]]) -> list[str]:
-    """Metric columns present in ``rows``, in report order (known metrics first)."""
+    """Metric columns present in ``rows``, in report order (known metrics, their noisy baselines, then others)."""
     present: dict[str, None] = {}
     for row in rows:
         present.update(dict.fromkeys(key for key in row if key != "name"))
-    return [key for key in METRICS if key in present] + [key for key in present if key not in METRICS]
+    known = [*METRICS, *(NOISY_PREFIX + key for key in METRICS)]
+    return [key for key in known if key in present] + [key for key in present if key not in known]
 
 
 def summarize(rows: Sequence[dict[str, float | str]]) -> dict[str, dict[str, float]]:
-    """Mean ± std of every metric over the rows.
+    """Mean ± std of every metric over the rows, and the improvement over the noisy input where it was scored.
 
     Non-finite values (NaN from failed PESQ, +inf SI-SDR of a perfect estimate) are dropped and
     counted. The std is the population one (``np.std``, ddof 0), as the reference evaluation reports.
 
     Returns:
-        ``{metric: {"mean", "std", "count", "dropped"}}`` (mean/std NaN when nothing is left).
+        ``{metric: {"mean", "std", "count", "dropped"}}`` (mean/std NaN when nothing is left). A metric with a
+        ``noisy_<metric>`` column also gets ``noisy_mean``/``noisy_std`` (the baseline), ``delta_mean``/``delta_std``
+        (of the per-file improvement, enhanced - noisy, over the ``paired`` files where both are finite) and
+        ``improved`` (how many of those files got better by more than :data:`IMPROVEMENT_TOLERANCE`); the ``noisy_*`` columns get no entry of their own.
     """
+    def column_values(column: str) -> np.ndarray:
+        return np.array([float(row.get(column, math.nan)) for row in rows], dtype=np.float64)
+
+    columns = metric_columns(rows)
     summary: dict[str, dict[str, float]] = {}
-    for column in metric_columns(rows):
-        values = np.array([float(row.get(column, math.nan)) for row in rows], dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        summary[column] = {
-            "mean": float(finite.mean()) if finite.size else math.nan,
-            "std": float(finite.std()) if finite.size else math.nan,
-            "count": int(finite.size),
-            "dropped": int(values.size - finite.size),
-        }
+    for column in columns:
+        if column.startswith(NOISY_PREFIX) and column.removeprefix(NOISY_PREFIX) in columns:
+            continue
+        values = column_values(column)
+        summary[column] = {**_mean_std(values), "count": int(np.isfinite(values).sum()),
+                           "dropped": int((~np.isfinite(values)).sum())}
+        if NOISY_PREFIX + column in columns:
+            noisy = column_values(NOISY_PREFIX + column)
+            both = np.isfinite(values) & np.isfinite(noisy)
+            delta = values[both] - noisy[both]
+            noisy_stats, delta_stats = _mean_std(noisy), _mean_std(delta)
+            summary[column].update(
+                noisy_mean=noisy_stats["mean"], noisy_std=noisy_stats["std"], delta_mean=delta_stats["mean"],
+                delta_std=delta_stats["std"], improved=int((delta > IMPROVEMENT_TOLERANCE).sum()), paired=int(both.sum()),
+            )
     return summary
+
+
+def _mean_std(values: np.ndarray) -> dict[str, float]:
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return {"mean": math.nan, "std": math.nan}
+    return {"mean": float(finite.mean()), "std": float(finite.std())}
 
 
 def _format_cell(value: float) -> str:
@@ -379,16 +420,31 @@ def write_csv(rows: Sequence[dict[str, float | str]], path: str | Path) -> Path:
 def format_summary(summary: dict[str, dict[str, float]], markdown: bool = False) -> str:
     """Render a summary as an aligned text table (or a Markdown table).
 
-    PESQ, ESTOI and DNSMOS are shown with 2 decimals, the SI-* ratios in dB with 1 decimal.
+    PESQ, ESTOI and DNSMOS are shown with 2 decimals, the SI-* ratios in dB with 1 decimal. With a noisy
+    baseline the columns are ``metric | noisy | enhanced | improvement | improved | files | dropped``: noisy and
+    enhanced mean ± std, the mean ± std of the per-file improvement (enhanced - noisy), and in how many files
+    the metric went up; metrics without a baseline (SI-SIR, SI-SAR) show ``-`` there.
     """
+    baseline = any("noisy_mean" in stats for stats in summary.values())
     header = ["metric", "mean ± std", "files", "dropped"]
+    if baseline:
+        header = ["metric", "noisy", "enhanced", "improvement", "improved", "files", "dropped"]
     lines = []
     for column, stats in summary.items():
         label, decimals = METRICS.get(column, (column, 2))
-        cell = f"{stats['mean']:.{decimals}f} ± {stats['std']:.{decimals}f}"
-        lines.append([label, cell, str(stats["count"]), str(stats["dropped"])])
+        enhanced = _mean_std_cell(stats["mean"], stats["std"], decimals)
+        counts = [str(stats["count"]), str(stats["dropped"])]
+        if not baseline:
+            lines.append([label, enhanced, *counts])
+        elif "noisy_mean" in stats:
+            lines.append([label, _mean_std_cell(stats["noisy_mean"], stats["noisy_std"], decimals), enhanced,
+                          _mean_std_cell(stats["delta_mean"], stats["delta_std"], decimals, sign="+"),
+                          f"{stats['improved']}/{stats['paired']}", *counts])
+        else:
+            lines.append([label, "-", enhanced, "-", "-", *counts])
     if markdown:
-        out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "---:", "---:", "---:"]) + "|"]
+        alignment = ["---", *["---:"] * (len(header) - 1)]
+        out = ["| " + " | ".join(header) + " |", "|" + "|".join(alignment) + "|"]
         out += ["| " + " | ".join(line) + " |" for line in lines]
         return "\n".join(out) + "\n"
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
@@ -400,16 +456,23 @@ def format_summary(summary: dict[str, dict[str, float]], markdown: bool = False)
     return "\n".join([render(header), *(render(line) for line in lines)]) + "\n"
 
 
+def _mean_std_cell(mean: float, std: float, decimals: int, sign: str = "") -> str:
+    return f"{mean:{sign}.{decimals}f} ± {std:.{decimals}f}"
+
+
 def write_summary(summary: dict[str, dict[str, float]], csv_path: str | Path) -> tuple[Path, Path]:
     """Write ``<csv stem>_summary.csv`` (full precision) and ``<csv stem>_summary.md`` beside ``csv_path``."""
     csv_path = Path(csv_path)
     table_path = csv_path.with_name(f"{csv_path.stem}_summary.csv")
     markdown_path = csv_path.with_name(f"{csv_path.stem}_summary.md")
     table_path.parent.mkdir(parents=True, exist_ok=True)
+    fields = ["mean", "std", "count", "dropped"]
+    if any("noisy_mean" in stats for stats in summary.values()):
+        fields += ["noisy_mean", "noisy_std", "delta_mean", "delta_std", "improved", "paired"]
     with table_path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["metric", "mean", "std", "count", "dropped"])
+        writer.writerow(["metric", *fields])
         for column, stats in summary.items():
-            writer.writerow([column, repr(stats["mean"]), repr(stats["std"]), stats["count"], stats["dropped"]])
+            writer.writerow([column, *(_format_cell(stats.get(key, "")) for key in fields)])
     markdown_path.write_text(format_summary(summary, markdown=True))
     return table_path, markdown_path

@@ -6,7 +6,8 @@ Example::
         -o results/crp.csv --plots results/plots --jobs 4
 
 writes ``results/crp.csv`` (one row per file), ``results/crp_summary.csv`` and
-``results/crp_summary.md`` (mean ± std per metric), prints the summary, and with ``--plots`` saves
+``results/crp_summary.md`` (mean ± std per metric; with ``--noisy`` also the noisy input's scores and the
+per-file improvement), prints the summary, and with ``--plots`` saves
 spectrogram comparisons of a few files and a histogram per metric. Exit status: 0 on success, 1 when
 no file pairs up or a folder is missing.
 """
@@ -40,7 +41,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--clean", required=True, type=Path, metavar="DIR", help="clean reference files")
     parser.add_argument("--enhanced", required=True, type=Path, metavar="DIR", help="files to score")
-    parser.add_argument("--noisy", type=Path, metavar="DIR", help="noisy inputs (adds SI-SIR and SI-SAR)")
+    parser.add_argument(
+        "--noisy", type=Path, metavar="DIR",
+        help="noisy inputs: scores them too (the baseline), reports the per-file improvement, adds SI-SIR and SI-SAR",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -135,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 def _write_plots(directory: Path, pairs: list[Any], rows: list[dict[str, Any]]) -> None:
     """Spectrogram comparisons of ``pairs`` and a histogram per metric into ``directory``."""
     from crpse import plots
-    from crpse.evaluation import METRICS, load_aligned
+    from crpse.evaluation import METRICS, NOISY_PREFIX, load_aligned
 
     written = []
     for pair in pairs:
@@ -146,5 +150,6 @@ def _write_plots(directory: Path, pairs: list[Any], rows: list[dict[str, Any]]) 
         written.append(plots.spectrogram_comparison(signals, rate, path, title=pair.name))
     labels = {column: label for column, (label, _) in METRICS.items()}
     labels.update({column: f"{labels[column]} (dB)" for column in labels if column.startswith("si_")})
-    written += plots.metric_histograms(rows, directory, labels=labels)
+    enhanced_rows = [{key: value for key, value in row.items() if not key.startswith(NOISY_PREFIX)} for row in rows]
+    written += plots.metric_histograms(enhanced_rows, directory, labels=labels)
     print(f"plots: {len(written)} PNG file(s) in {directory}")
