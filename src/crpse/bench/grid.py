@@ -180,11 +180,14 @@ def format_setting(sampler: str, steps: int, t_start: float | None, options: dic
     """
     if sampler == "predictive":
         return "predictive"
+    options = dict(options or {})
+    if "ode_method" in options:  # the sampler specification's name of the ODE integrator
+        options["method"] = options.pop("ode_method")
     parts = [sampler, str(int(steps))]
     if t_start is not None:
         parts.append(f"t={float(t_start):g}")
     for name in _OPTION_ORDER:
-        value = (options or {}).get(name)
+        value = options.get(name)
         if value is None or (name == "schedule" and value == "uniform"):
             continue
         text = f"{value:g}" if isinstance(value, float) else str(value)

@@ -136,17 +136,27 @@ def spec_kwargs(model: Any, spec: SettingSpec) -> dict[str, Any]:
 
 
 def resolve_cell(name: str, model: Any, enhancer: Any, kwargs: dict[str, Any]) -> Cell:
-    """The :class:`Cell` of an :class:`~crpse.enhancer.Enhancer` built for ``model``."""
+    """The :class:`Cell` of an :class:`~crpse.enhancer.Enhancer` built for ``model`` (what it will really run)."""
     if enhancer.is_predictive:
         return Cell(name, "predictive", "predictive", 1, None, "-", 1, {})
+    sampler, steps, t_start, options, nfe = _resolved(enhancer)
+    schedule = str(options.get("schedule") or "uniform")
+    label = format_setting(sampler, steps, t_start, options)
+    return Cell(name, label, sampler, int(steps), float(t_start), schedule, int(nfe), kwargs)
+
+
+def _resolved(enhancer: Any) -> tuple[str, int, float, dict[str, Any], int]:
+    """``(sampler, steps, t_start, options, network calls)`` of an enhancer's resolved sampler setting."""
+    spec = getattr(enhancer, "spec", None)
+    if spec is not None:  # one resolved sampler specification
+        options = dict(spec.options)
+        options["schedule"] = getattr(spec, "schedule", "uniform")
+        return spec.sampler, spec.steps, spec.t_start, options, spec.network_calls
     from crpse.sampling import SamplerChoice
 
     options = dict(enhancer.sampler_options)
     choice = SamplerChoice(enhancer.sampler, enhancer.steps, enhancer.t_start, options)
-    schedule = str(options.get("schedule", "uniform"))
-    label = format_setting(enhancer.sampler, enhancer.steps, enhancer.t_start, options)
-    return Cell(name, label, enhancer.sampler, int(enhancer.steps), float(enhancer.t_start), schedule,
-                int(choice.network_calls), kwargs)
+    return enhancer.sampler, enhancer.steps, enhancer.t_start, options, choice.network_calls
 
 
 # ---------------------------------------------------------------------------------------------------------------
