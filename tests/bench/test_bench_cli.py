@@ -25,7 +25,7 @@ def _table(path: Path) -> dict[tuple[str, str, str], dict]:
 def quality_run(bench_corpus: Path, micro_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("quality")
     status = main([
-        "bench", "quality", "--corpus", str(bench_corpus), "--splits", "test,test_real", "-o", str(out),
+        "bench", "quality", "--corpus", str(bench_corpus), "-o", str(out),  # default splits: test, test_real
         "--model", f"dsm={micro_models['score']}", "--model", f"pred={micro_models['pred']}",
         "--settings", "dsm=pc:2:c=1", "--settings", "dsm=reverse:1,2:t=0.5", "--reference", "dsm@pc:2:c=1",
         "--no-dnsmos", "--keep-audio", "--bootstrap-rounds", "200",
@@ -109,6 +109,9 @@ def test_bad_options_are_one_line_errors(bench_corpus: Path, micro_models: dict[
     assert "unknown model" in capsys.readouterr().err
     assert main([*base, "--splits", "test", "--settings", "reverse:1:t=1.5"]) == 1
     assert "t_start" in capsys.readouterr().err
+    empty = ["bench", "quality", "--corpus", str(tmp_path), "-o", str(tmp_path / "out"), "--model", "a=b.ckpt"]
+    assert main(empty) == 1
+    assert "none of the splits test, test_mismatched, test_real" in capsys.readouterr().err
 
 
 def test_sweep_region_and_default_setting(bench_corpus: Path, micro_models: dict[str, Path], tmp_path: Path) -> None:
@@ -137,3 +140,12 @@ def test_sweep_region_and_default_setting(bench_corpus: Path, micro_models: dict
         "reverse", region["best"]["steps"], region["best"]["t_start"])
     assert read_checkpoint(target)["extra"]["validated_region"] == region
     assert math.isfinite(best)
+
+
+def test_sweep_runs_other_schedules_only_where_they_differ() -> None:
+    from crpse.commands.bench import sweep_specs
+
+    assert sweep_specs("1..5", "0.1..0.9/0.1", ("uniform", "power")) == [
+        "reverse:1,2,3,4,5:t=0.1..0.9/0.1", "reverse:3,4,5:t=0.1..0.9/0.1:schedule=power"]
+    assert sweep_specs("1..2", "0.5", ("uniform", "power")) == ["reverse:1,2:t=0.5"]
+    assert sweep_specs("2..4", "0.5", ("power",)) == ["reverse:2:t=0.5", "reverse:3,4:t=0.5:schedule=power"]

@@ -39,7 +39,8 @@ def test_contains_uses_the_nearest_grid_point() -> None:
     assert not region.contains("reverse", 1, 0.3)
     assert not region.contains("reverse", 3, 0.5)  # N never scored
     assert not region.contains("pc", 1, 0.5)
-    assert not region.contains("reverse", 1, 0.5, schedule="power")
+    assert region.contains("reverse", 1, 0.5, schedule="power")  # N = 1: the same grid for every schedule
+    assert not region.contains("reverse", 3, 0.5, schedule="power")
 
 
 def test_regions_are_chosen_on_valid_only() -> None:

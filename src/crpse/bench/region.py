@@ -60,6 +60,8 @@ class ValidatedRegion:
 
     def contains(self, sampler: str, steps: int, t_start: float, schedule: str = "uniform") -> bool:
         """Whether a setting lies in the region (see the module docstring)."""
+        if steps < 3:  # one or two steps: every schedule gives the same grid (t_start, then t_eps)
+            schedule = "uniform"
         same = sorted((p for p in self.points if (p.sampler, p.steps, p.schedule) == (sampler, steps, schedule)),
                       key=lambda p: p.t_start)
         if not same:

@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_DEFAULT_SPLITS = "test,test_mismatched"
+#: the test splits of `crpse data synth` (matched, mismatched noise, real speech); the default takes those present
+_TEST_SPLITS = ("test", "test_mismatched", "test_real")
 
 _QUALITY = """\
 Enhance corpus splits with each model at each sampler setting (through the code `crpse enhance` runs), score every
@@ -59,8 +60,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                               "(default: each model's own setting)")
     quality.add_argument("--reference", default="noisy", metavar="NAME@SPEC|noisy",
                          help="row the differences and confidence intervals are relative to (default: noisy)")
-    quality.add_argument("--splits", default=_DEFAULT_SPLITS, metavar="A,B",
-                         help=f"corpus splits to enhance (default: {_DEFAULT_SPLITS})")
+    quality.add_argument("--splits", metavar="A,B",
+                         help=f"corpus splits to enhance (default: those of {', '.join(_TEST_SPLITS)} in the corpus)")
 
     sweep = sub.add_parser("sweep", help="t_start x N x schedule heatmaps and validated regions", description=_SWEEP)
     _common(sweep)
@@ -179,7 +180,13 @@ def _run_quality(args: argparse.Namespace) -> int:
     from crpse.bench import quality
 
     candidates = _candidates(args, _settings_by_model(args.settings))
-    options = _options(args, _split_list(args.splits))
+    if args.splits is None:
+        splits = tuple(s for s in _TEST_SPLITS if (args.corpus / s).is_dir())
+        if not splits:
+            raise FileNotFoundError(f"{args.corpus} has none of the splits {', '.join(_TEST_SPLITS)}; name --splits")
+    else:
+        splits = _split_list(args.splits)
+    options = _options(args, splits)
     rows, cells = quality.run_benchmark(candidates, options, include_noisy=not args.no_noisy, progress=_progress)
     reference = quality.reference_cell(args.reference, candidates, cells, options)
     table = quality.summarize(rows, reference, rounds=args.bootstrap_rounds)
@@ -196,15 +203,12 @@ def _run_quality(args: argparse.Namespace) -> int:
 
 def _run_sweep(args: argparse.Namespace) -> int:
     from crpse.bench import quality
-    from crpse.bench.grid import parse_setting
+    from crpse.bench.grid import parse_settings
     from crpse.bench.region import VALID_SPLIT, compute_region
 
-    spec = f"reverse:{args.steps}:t={args.t_start}"
-    schedules = _split_list(args.schedules)
-    if schedules != ("uniform",):
-        spec += f":schedule={','.join(schedules)}"
-    grid = tuple(parse_setting(spec))
-    candidates = _candidates(args, {None: [spec]})
+    grid_specs = sweep_specs(args.steps, args.t_start, _split_list(args.schedules))
+    candidates = _candidates(args, {None: grid_specs})
+    grid = parse_settings(grid_specs)
     options = _options(args, _split_list(args.splits))
     rows, cells = quality.run_benchmark(candidates, options, include_noisy=not args.no_noisy, progress=_progress)
     table = quality.summarize(rows, None, rounds=args.bootstrap_rounds)
@@ -225,6 +229,23 @@ def _run_sweep(args: argparse.Namespace) -> int:
             written.append(path)
     print(f"{len(grid)} grid settings per score model; written: " + ", ".join(str(p) for p in written))
     return 0
+
+
+def sweep_specs(steps: str, t_start: str, schedules: tuple[str, ...]) -> list[str]:
+    """The grid specs of a sweep. Every schedule has the same grid for N = 1 and 2 (it starts at t_start and ends
+    at t_eps), so schedules other than ``uniform`` run only N >= 3; the heatmaps reuse the uniform cells below."""
+    from crpse.bench.grid import parse_setting
+
+    wanted = sorted({spec.steps for spec in parse_setting(f"reverse:{steps}")})
+    few, many = [n for n in wanted if n < 3], [n for n in wanted if n >= 3]
+    specs = []
+    uniform_steps = wanted if "uniform" in schedules else few
+    if uniform_steps:
+        specs.append(f"reverse:{','.join(map(str, uniform_steps))}:t={t_start}")
+    for schedule in schedules:
+        if schedule != "uniform" and many:
+            specs.append(f"reverse:{','.join(map(str, many))}:t={t_start}:schedule={schedule}")
+    return specs
 
 
 def _run_region(args: argparse.Namespace) -> int:
