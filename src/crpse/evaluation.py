@@ -244,7 +244,7 @@ def _init_pool_worker(use_dnsmos: bool, threads: int | None) -> None:
     _init_worker(use_dnsmos, threads)
 
 
-def _evaluate_pair(pair: FilePair) -> dict[str, float | str]:
+def _evaluate_pair(pair: FilePair, baseline: bool = True) -> dict[str, float | str]:
     clean, enhanced, noisy, rate = load_aligned(pair)
     if len(clean) == 0:
         raise ValueError(f"{pair.name}: a file of this item is empty; remove it or regenerate it")
@@ -252,7 +252,7 @@ def _evaluate_pair(pair: FilePair) -> dict[str, float | str]:
     row.update(score_signals(clean, enhanced, rate, noisy))
     if _WORKER_DNSMOS is not None:
         row.update(_dnsmos_scores(pair.enhanced, pair.name))
-    if noisy is not None:  # the baseline: the noisy input scored like the enhanced file
+    if noisy is not None and baseline:  # the baseline: the noisy input scored like the enhanced file
         row.update({f"{NOISY_PREFIX}{key}": value for key, value in score_signals(clean, noisy, rate).items()})
         if _WORKER_DNSMOS is not None:
             row.update({f"{NOISY_PREFIX}{k}": v for k, v in _dnsmos_scores(pair.noisy, pair.name).items()})
@@ -276,6 +276,7 @@ def evaluate_pairs(
     jobs: int | None = None,
     dnsmos: bool = True,
     progress: Callable[[dict[str, float | str]], None] | None = None,
+    baseline: bool = True,
 ) -> list[dict[str, float | str]]:
     """Score matched items, in parallel worker processes when ``jobs > 1``.
 
@@ -285,6 +286,8 @@ def evaluate_pairs(
         dnsmos: also compute DNSMOS; if onnxruntime or speechmos is missing this logs a warning
             saying what to install and leaves the DNSMOS columns out.
         progress: called with each finished row (e.g. to advance a progress bar).
+        baseline: also score the noisy input itself (``noisy_*`` columns) when the pair has one; SI-SIR and
+            SI-SAR need the noisy file either way.
 
     Returns:
         One row per pair, in the order of ``pairs``.
@@ -305,7 +308,7 @@ def evaluate_pairs(
         _init_worker(dnsmos, None)
         try:
             for pair in pairs:
-                rows.append(_evaluate_pair(pair))
+                rows.append(_evaluate_pair(pair, baseline))
                 if progress is not None:
                     progress(rows[-1])
         finally:
@@ -313,7 +316,7 @@ def evaluate_pairs(
         return rows
     with ProcessPoolExecutor(jobs, initializer=_init_pool_worker, initargs=(dnsmos, 1)) as pool:
         try:
-            for row in pool.map(_evaluate_pair, pairs):
+            for row in pool.map(_evaluate_pair, pairs, [baseline] * len(pairs)):
                 rows.append(row)
                 if progress is not None:
                     progress(row)

@@ -149,3 +149,9 @@ def test_sweep_runs_other_schedules_only_where_they_differ() -> None:
         "reverse:1,2,3,4,5:t=0.1..0.9/0.1", "reverse:3,4,5:t=0.1..0.9/0.1:schedule=power"]
     assert sweep_specs("1..2", "0.5", ("uniform", "power")) == ["reverse:1,2:t=0.5"]
     assert sweep_specs("2..4", "0.5", ("power",)) == ["reverse:2:t=0.5", "reverse:3,4:t=0.5:schedule=power"]
+
+
+def test_cells_hold_no_noisy_baseline_columns(quality_run: Path) -> None:
+    rows = read_rows(quality_run / "cells" / "test" / "dsm" / "reverse_1_t0.5.csv")
+    assert not [key for key in rows[0] if key.startswith("noisy_")]
+    assert {"si_sir", "si_sar"} <= set(rows[0])

@@ -220,7 +220,8 @@ def _score(pairs: Sequence[Any], enhanced: dict[str, Path], options: BenchOption
     from crpse.evaluation import FilePair, evaluate_pairs
 
     items = [FilePair(p.name, p.clean, enhanced[p.name], p.noisy) for p in pairs]
-    return evaluate_pairs(items, jobs=options.jobs, dnsmos=options.dnsmos)
+    # no noisy_* baseline columns: the noisy input is a row of its own, scored once per split
+    return evaluate_pairs(items, jobs=options.jobs, dnsmos=options.dnsmos, baseline=False)
 
 
 def _run_cell(split: str, cell: Cell, enhancer: Any, pairs: Sequence[Any], options: BenchOptions,
