@@ -4,6 +4,7 @@ Sub-commands::
 
     crpse data synth OUTDIR [--hours H] [--seed S] [--snr-range LO HI] [--reverb-prob P] ...
     crpse data sources            # what is installed, what is missing, how to install it
+    crpse data stats DIR          # hours per source, speakers per split and sex, gate, histograms PNG
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from pathlib import Path
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
+    from crpse.corpus.quality import GateSettings
     from crpse.corpus.splits import DEFAULT_MISMATCHED_NOISE
 
     p = sub.add_parser(
         "synth",
         help="generate OUTDIR/{train,valid,test,test_mismatched}/{clean,noisy}/*.wav",
-        description="Generate a paired 16 kHz corpus from real speech (Asterisk prompts) and TTS voices "
-                    "mixed with recorded and synthetic noise, optionally reverberated. Speakers and noise "
-                    "recordings are disjoint across splits; test_mismatched holds a held-out real speaker "
-                    "and held-out noise types. The same command always writes byte-identical files.",
+        description="Generate a paired 16 kHz corpus from real speech (Asterisk prompts and community "
+                    "recordings that pass a quality gate) and TTS voices mixed with recorded and synthetic "
+                    "noise, optionally reverberated in simulated or recorded rooms. Speakers (by person) and "
+                    "noise recordings are disjoint across splits; test_mismatched holds a held-out real "
+                    "speaker and held-out noise types; test_real holds talkers of held-out languages in "
+                    "held-out real noise. The same command always writes byte-identical files.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("outdir", metavar="OUTDIR", help="output folder (keep it outside the repository)")
@@ -45,10 +49,14 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
                       help="validation size as a fraction of the training files (overrides --valid-files)")
     p.add_argument("--test-files", type=int, default=100, help="number of matched test files")
     p.add_argument("--mismatched-files", type=int, default=100, help="number of test_mismatched files")
+    p.add_argument("--real-test-files", type=int, default=200,
+                   help="number of test_real files (community talkers of held-out languages, real noise)")
+    p.add_argument("--min-speech-snr", type=float, default=GateSettings.min_snr_db,
+                   help="quality gate: smallest estimated SNR (dB) of a community recording used as clean speech")
     p.add_argument("--length-range", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN", "MAX"),
                    help="utterance length range, seconds")
-    p.add_argument("--real-fraction", type=float, default=0.5,
-                   help="share of training files spoken by the real talker (the rest are TTS voices)")
+    p.add_argument("--real-fraction", type=float, default=0.75,
+                   help="share of training/validation files spoken by real talkers (the rest are TTS voices)")
     p.add_argument("--sources", default="auto",
                    help="comma-separated sources to use, or 'auto' for every installed one "
                         "(see `crpse data sources`)")
@@ -80,6 +88,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                              description="List every corpus source, whether it is usable here, and the "
                                          "command that installs it.")
     sources.set_defaults(data_command="sources")
+    stats = sub.add_parser("stats", help="summarise a generated corpus (and draw SNR/level histograms)",
+                           description="Print hours per speech source, real speakers per split and sex, the "
+                                       "quality gate's rejections and the conditions of a corpus made by "
+                                       "`crpse data synth`, and write SNR and level histograms to a PNG.")
+    stats.add_argument("corpus", metavar="DIR", help="corpus folder (with corpus.json)")
+    stats.add_argument("--png", default=None, help="histogram image (default: DIR/stats.png)")
+    stats.set_defaults(data_command="stats")
     return parser
 
 
@@ -109,6 +124,7 @@ def _run_sources() -> int:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
+    from crpse.corpus.quality import GateSettings
     from crpse.corpus.sources import SourceMissingError
     from crpse.corpus.synth import CorpusConfig, plan_corpus, synthesize_corpus
 
@@ -124,19 +140,19 @@ def _run_synth(args: argparse.Namespace) -> int:
         hours=args.hours, seed=args.seed, snr_range=tuple(args.snr_range), level_range=tuple(args.level_range),
         reverb_prob=args.reverb_prob, reverb_target=args.reverb_target, rt60_range=tuple(args.rt60_range),
         valid_files=args.valid_files, valid_fraction=args.valid_fraction, test_files=args.test_files,
-        mismatched_files=args.mismatched_files, min_seconds=args.length_range[0],
-        max_seconds=args.length_range[1], real_fraction=args.real_fraction,
-        sources=sources,
+        mismatched_files=args.mismatched_files, real_test_files=args.real_test_files,
+        min_seconds=args.length_range[0], max_seconds=args.length_range[1], real_fraction=args.real_fraction,
+        gate=GateSettings(min_snr_db=args.min_speech_snr), sources=sources,
         mismatched_noise=names(args.mismatched_noise), subtype=args.subtype, paths=_paths(args),
     )
     try:
-        plan = plan_corpus(config)
+        plan = plan_corpus(config, jobs=max(1, args.jobs))
     except (SourceMissingError, ValueError) as error:
         print(f"crpse data synth: error: {error}", file=sys.stderr)
         return 2
     from tqdm import tqdm
 
-    others = ("valid", "test", "test_mismatched")
+    others = ("valid", "test", "test_mismatched", "test_real")
     total = plan.expected_train_files + sum(len(plan.tasks[split]) for split in others)
     start = time.perf_counter()
     owned = _corpus_paths(args.outdir)
@@ -184,6 +200,21 @@ def _remove(paths: list[Path]) -> None:
         parent.rmdir()
 
 
+def _run_stats(args: argparse.Namespace) -> int:
+    from crpse.corpus.stats import corpus_stats, format_stats, plot_histograms
+
+    try:
+        stats = corpus_stats(args.corpus)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"crpse data stats: error: {error}", file=sys.stderr)
+        return 2
+    print(format_stats(stats))
+    png = Path(args.png) if args.png else Path(args.corpus) / "stats.png"
+    plot_histograms(stats, png)
+    print(f"histograms: {png}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``crpse data <subcommand>``; returns the exit status."""
     command = getattr(args, "data_command", None)
@@ -191,5 +222,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_synth(args)
     if command == "sources":
         return _run_sources()
-    print("usage: crpse data {synth,sources} ... (see crpse data --help)", file=sys.stderr)
+    if command == "stats":
+        return _run_stats(args)
+    print("usage: crpse data {synth,sources,stats} ... (see crpse data --help)", file=sys.stderr)
     return 2

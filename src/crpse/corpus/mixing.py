@@ -1,7 +1,8 @@
 """Mix speech and noise at a given SNR and level, without clipping.
 
-The SNR is the energy ratio, over the whole file, of the speech *as it appears in the mixture*
-(reverberant when the file is reverberated) to the added noise. The same gain that sets the speech
+The SNR is the energy ratio of the speech *as it appears in the mixture* (reverberant when the
+file is reverberated) to the added noise, the speech measured over the whole file or, when a
+speech level is given, at that level (e.g. its active level). The same gain that sets the speech
 level is applied to the clean target, and when the mixture or the target would exceed the peak
 limit, both are scaled by the same factor, so the SNR and the clean/noisy relation are preserved.
 """
@@ -43,7 +44,7 @@ def snr_db(speech: np.ndarray, noise: np.ndarray) -> float:
 
 
 def mix(speech: np.ndarray, target: np.ndarray, noise: np.ndarray, snr: float, level_db: float,
-        peak_limit: float = 0.98) -> Mixture:
+        peak_limit: float = 0.98, speech_level_db: float | None = None) -> Mixture:
     """Scale speech to ``level_db``, add noise at ``snr`` dB, and limit peaks.
 
     Args:
@@ -53,13 +54,16 @@ def mix(speech: np.ndarray, target: np.ndarray, noise: np.ndarray, snr: float, l
         snr: Desired speech-to-noise energy ratio, dB.
         level_db: Desired mean power of the speech in the mixture, dBFS.
         peak_limit: Largest absolute sample allowed in the clean and noisy outputs.
+        speech_level_db: The level of ``speech`` that ``level_db`` and ``snr`` refer to (e.g. its active
+            speech level, see :func:`crpse.corpus.conditions.active_level_db`); default: its mean power
+            over the whole file.
 
     Returns:
         The pair and its gains.
     """
     if not (len(speech) == len(target) == len(noise)):
         raise ValueError(f"lengths differ: speech {len(speech)}, target {len(target)}, noise {len(noise)}")
-    speech_gain_db = level_db - energy_db(speech)
+    speech_gain_db = level_db - (energy_db(speech) if speech_level_db is None else speech_level_db)
     noise_power = energy_db(noise)
     if noise_power < -190:
         raise ValueError("the noise is silent; cannot mix at a finite SNR")

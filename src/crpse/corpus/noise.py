@@ -209,6 +209,32 @@ def babble(n: int, rng: np.random.Generator, streams: Sequence[tuple[np.ndarray,
     return out, "talkers=" + "|".join(labels)
 
 
+def typing(n: int, rng: np.random.Generator, keystrokes: Sequence[np.ndarray]) -> tuple[np.ndarray, str]:
+    """Typing noise: keystrokes at 4-9 per second in bursts, with pauses, over a faint floor.
+
+    Args:
+        n: Length in samples.
+        rng: Generator.
+        keystrokes: Single keystroke recordings ``[L_i]`` (16 kHz, silence trimmed).
+
+    Returns:
+        ``(noise [n], description)``.
+    """
+    if not keystrokes:
+        raise ValueError("typing noise needs at least one keystroke recording")
+    rate = float(rng.uniform(4.0, 9.0))
+    out = np.zeros(n)
+    position, count = int(rng.uniform(0, 0.3) * SAMPLE_RATE), 0
+    while position < n:
+        stroke = keystrokes[int(rng.integers(len(keystrokes)))]
+        end = min(n, position + len(stroke))
+        out[position:end] += stroke[: end - position] * 10 ** (rng.uniform(-6, 0) / 20)
+        count += 1
+        pause = rng.exponential(1.0 / rate) + (rng.uniform(0.5, 1.5) if rng.random() < 0.08 else 0.0)
+        position += int(max(pause, 0.04) * SAMPLE_RATE)
+    return add_floor(out, rng), f"typing rate={rate:.1f}/s strokes={count}"
+
+
 def synthetic_noise(kind: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """Generate one of the non-babble synthetic types (see :data:`SYNTHETIC_TYPES`)."""
     if kind == "white":

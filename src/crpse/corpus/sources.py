@@ -34,7 +34,7 @@ class SourceSpec:
 
     Attributes:
         name: Name used by ``--sources`` (e.g. ``"asterisk-en"``).
-        kind: ``"speech"`` or ``"noise"``.
+        kind: ``"speech"``, ``"noise"`` or ``"room"`` (recorded impulse responses).
         required: Whether ``--sources auto`` fails (instead of warning) when it is missing.
         apt: Debian packages that provide it.
         pip: PyPI packages that provide it.
@@ -81,6 +81,31 @@ SOURCE_SPECS: dict[str, SourceSpec] = {
                    "event sounds (alarm, phone, bells)"),
         SourceSpec("synthetic", "noise", True, (), (),
                    "white/pink/brown/band-limited noise, mains hum, clicks, babble"),
+        SourceSpec("tuxpaint", "speech", False, ("tuxpaint-stamps-default",), (),
+                   "real speech: spoken stamp descriptions by ~10 volunteers (home recordings, gated); "
+                   "its household sounds are noise"),
+        SourceSpec("festvox-ru", "speech", False, ("festvox-ru",), (),
+                   "real speech: read Russian sentences, one male speaker (studio)"),
+        SourceSpec("fillets-cs", "speech", False, ("fillets-ng-data-cs",), (),
+                   "real speech: Czech game voice acting, a female and a male lead"),
+        SourceSpec("klettres", "speech", False, ("klettres-data",), (),
+                   "real speech: letters and syllables, ~25 languages, one speaker each"),
+        SourceSpec("ktuberling", "speech", False, ("ktuberling-data",), (),
+                   "real speech: single words, ~22 languages, one speaker each"),
+        SourceSpec("0ad", "noise", False, ("0ad-data",), (),
+                   "recorded ambiences: rain, wind, water, birds, crowds; footsteps and work noises"),
+        SourceSpec("ufoai", "noise", False, ("ufoai-sound",), (),
+                   "recorded machinery, hum, fire, water, crickets, wind, static"),
+        SourceSpec("supertuxkart", "noise", False, ("supertuxkart-data",), (),
+                   "restaurant crowd, airport announcements, rain, river, engines, radio static, birds"),
+        SourceSpec("openttd", "noise", False, ("openttd-opensfx",), (),
+                   "trains, buses, jets, tools, applause, wind, animals"),
+        SourceSpec("megaglest", "noise", False, ("megaglest-data",), (),
+                   "outdoor ambiences of the game's tilesets: day, night, rain, birds, animals"),
+        SourceSpec("keyboard", "noise", False, ("bucklespring-data",), (),
+                   "single keystrokes, assembled into typing noise"),
+        SourceSpec("rooms", "room", False, ("csoundqt-examples", "jconvolver-config-files"), (),
+                   "recorded room impulse responses: hall, stairwell, dish, street"),
     )
 }
 
@@ -93,11 +118,29 @@ class SourcePaths:
         asterisk_dir: Folder with the ``<lang>_<COUNTRY>_<f|m>_<Name>`` prompt folders.
         sonic_pi_dir: Folder with the Sonic Pi ``*.flac`` samples.
         freedesktop_dir: Folder with the freedesktop sound theme's ``*.oga`` files.
+        tuxpaint_dir, festvox_ru_dir, fillets_dir, klettres_dir, ktuberling_dir: Real-speech packages
+            (see :mod:`crpse.corpus.real_speech`).
+        zero_ad_zip, ufoai_pk3, supertuxkart_dir, openttd_cat, megaglest_dir, keyboard_dir: Recorded
+            noise packages (see :mod:`crpse.corpus.real_noise`).
+        csoundqt_dir, jconvolver_dir: Recorded room impulse responses (see :mod:`crpse.corpus.rooms`).
     """
 
     asterisk_dir: Path = Path("/usr/share/asterisk/sounds")
     sonic_pi_dir: Path = Path("/usr/share/sonic-pi/samples")
     freedesktop_dir: Path = Path("/usr/share/sounds/freedesktop/stereo")
+    tuxpaint_dir: Path = Path("/usr/share/tuxpaint/stamps")
+    festvox_ru_dir: Path = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits/wav")
+    fillets_dir: Path = Path("/usr/share/games/fillets-ng/sound")
+    klettres_dir: Path = Path("/usr/share/klettres")
+    ktuberling_dir: Path = Path("/usr/share/ktuberling/sounds")
+    zero_ad_zip: Path = Path("/usr/share/games/0ad/mods/public/public.zip")
+    ufoai_pk3: Path = Path("/usr/share/games/ufoai/base/0snd.pk3")
+    supertuxkart_dir: Path = Path("/usr/share/games/supertuxkart/data/sfx")
+    openttd_cat: Path = Path("/usr/share/games/openttd/baseset/opensfx/opensfx.cat")
+    megaglest_dir: Path = Path("/usr/share/games/megaglest/tilesets")
+    keyboard_dir: Path = Path("/usr/share/buckle/wav")
+    csoundqt_dir: Path = Path("/usr/share/csoundqt/Examples/SourceMaterials")
+    jconvolver_dir: Path = Path("/usr/share/jconvolver/config-files/demo-reverbs")
 
 
 #: asterisk source -> (folder prefix, person). The es and fr Debian copyright files name the talkers.
@@ -145,7 +188,19 @@ def missing_reason(name: str, paths: SourcePaths) -> str | None:
         return None if any(paths.sonic_pi_dir.glob("*.flac")) else f"no *.flac files in {paths.sonic_pi_dir}"
     if name == "freedesktop":
         return None if any(paths.freedesktop_dir.glob("*.oga")) else f"no *.oga files in {paths.freedesktop_dir}"
-    return None  # synthetic
+    if SOURCE_SPECS[name].kind == "speech":
+        from crpse.corpus.real_speech import missing_voices
+
+        return missing_voices(name, paths)
+    if name == "rooms":
+        from crpse.corpus.rooms import missing_rooms
+
+        return missing_rooms(paths)
+    if name != "synthetic":
+        from crpse.corpus.real_noise import missing_noise
+
+        return missing_noise(name, paths)
+    return None
 
 
 def require_source(name: str, paths: SourcePaths) -> None:
@@ -234,17 +289,24 @@ class NoiseRecording:
     Attributes:
         source: ``"sonic-pi"`` or ``"freedesktop"``.
         noise_type: Category used for the split design, e.g. ``"sonic-pi/ambi"`` or ``"freedesktop"``.
-        path: The file.
+        path: The file (for packed recordings: the archive).
+        member: The recording's name inside ``path`` when ``path`` is an archive, else ``""``.
     """
 
     source: str
     noise_type: str
     path: Path
+    member: str = ""
 
     @property
     def name(self) -> str:
         """File name without extension."""
-        return self.path.stem
+        return Path(self.member).stem if self.member else self.path.stem
+
+    @property
+    def file_label(self) -> str:
+        """How the manifest names the recording: the member path, or the file name."""
+        return self.member or self.path.name
 
 
 def list_recordings(source: str, paths: SourcePaths) -> list[NoiseRecording]:

@@ -16,11 +16,17 @@ import numpy as np
 
 from crpse.corpus import sources, tts
 from crpse.corpus.activity import active_regions, fade_out, trim
+from crpse.corpus.quality import frame_powers_db
+from crpse.corpus.real_speech import REAL_SPEECH_SOURCES, list_real_voices
 from crpse.corpus.sources import SAMPLE_RATE, SourcePaths
 
 #: Asterisk prompts that are tones rather than speech.
 NON_SPEECH_PROMPTS = frozenset({"beep", "beeperr", "ascending-2tone", "descending-2tone", "confbridge-join",
                                 "confbridge-leave"})
+#: Both Asterisk talkers (Allison Smith, June Wallack) are women.
+ASTERISK_SEX = "f"
+#: Active level (95th percentile frame power) every community recording is scaled to, dBFS.
+UNIT_LEVEL_DBFS = -20.0
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,12 @@ class Speaker:
         source: The source it comes from (a key of :data:`crpse.corpus.sources.SOURCE_SPECS`).
         person: Identity used for disjoint splits (the es and en Asterisk prompts share one person).
         real: True for recorded human speech.
-        voice: The prompt folder (real speech) or the TTS engine's voice argument.
+        voice: The prompt folder (Asterisk), the TTS engine's voice argument, or ``""`` for community
+            recordings (which list their ``files``).
+        language: Language code of the speech (``""`` when not recorded).
+        sex: ``"f"``, ``"m"``, ``"child"`` or ``"?"`` (TTS voices: ``"?"``).
+        group: Split group (see :mod:`crpse.corpus.real_speech`), ``""`` for none.
+        files: The recordings that passed the quality gate (community recordings only).
     """
 
     speaker_id: str
@@ -40,6 +51,10 @@ class Speaker:
     person: str
     real: bool
     voice: str
+    language: str = ""
+    sex: str = "?"
+    group: str = ""
+    files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,11 @@ def list_speakers(source: str, paths: SourcePaths) -> list[Speaker]:
         folder = sources.asterisk_folder(source, paths)
         if folder is None:
             return []
-        return [Speaker(f"{source}:{folder.name}", source, sources.ASTERISK_VOICES[source][1], True, str(folder))]
+        return [Speaker(f"{source}:{folder.name}", source, sources.ASTERISK_VOICES[source][1], True, str(folder),
+                        language=folder.name.split("_")[0], sex=ASTERISK_SEX)]
+    if source in REAL_SPEECH_SOURCES:
+        return [Speaker(v.person, source, v.person, True, "", v.language, v.sex, v.group, v.files)
+                for v in list_real_voices(source, paths)]
     return [Speaker(f"{v.engine}:{v.voice if v.engine != 'piper' else Path(v.voice).stem}", source, v.person,
                     False, v.voice) for v in tts.list_voices(source)]
 
@@ -104,6 +123,44 @@ def prompt_units(path: Path, max_seconds: float) -> tuple[np.ndarray, ...]:
     units = [u if len(u) <= limit else fade_out(u[:limit]) for u in units]
     for unit in units:
         unit.setflags(write=False)
+    return tuple(units)
+
+
+def split_units(audio: np.ndarray, max_seconds: float) -> list[np.ndarray]:
+    """Cut ``audio [L]`` at pauses into phrases, regrouped up to ``max_seconds`` (longer ones cut with a fade)."""
+    units: list[np.ndarray] = []
+    start = end = None
+    for a, b in active_regions(audio):
+        if start is not None and (b - start) / SAMPLE_RATE <= max_seconds:
+            end = b
+            continue
+        if start is not None:
+            units.append(audio[start:end])
+        start, end = a, b
+    if start is not None:
+        units.append(audio[start:end])
+    limit = int(max_seconds * SAMPLE_RATE)
+    return [u if len(u) <= limit else fade_out(u[:limit]) for u in units]
+
+
+@lru_cache(maxsize=8192)
+def recording_units(path: Path, max_seconds: float) -> tuple[np.ndarray, ...]:
+    """Phrases of one community recording (see :func:`split_units`), each scaled to an active level of
+    :data:`UNIT_LEVEL_DBFS` so that a volunteer's files recorded at different gains sound alike.
+
+    Returns:
+        Phrases ``[L_i]`` at 16 kHz, float32 (cached; do not modify).
+    """
+    audio = np.asarray(sources.read_audio(path), dtype=np.float64)
+    units = []
+    for unit in split_units(audio, max_seconds):
+        powers = frame_powers_db(unit)
+        if powers.size == 0:
+            continue
+        gain = 10 ** ((UNIT_LEVEL_DBFS - float(np.percentile(powers, 95))) / 20)
+        scaled = (unit * gain).astype(np.float32)
+        scaled.setflags(write=False)
+        units.append(scaled)
     return tuple(units)
 
 
@@ -180,7 +237,20 @@ def render_utterance(speaker: Speaker, rng: np.random.Generator, target_seconds:
     Returns:
         The utterance, peak-normalised to 0.5.
     """
-    if speaker.real:
+    if speaker.real and speaker.files:
+        files = speaker.files
+
+        def next_piece(generator: np.random.Generator) -> tuple[np.ndarray, str]:
+            path = files[int(generator.integers(len(files)))]
+            units = recording_units(path, max_seconds)
+            if not units:
+                return np.zeros(0), ""
+            k = int(generator.integers(len(units)))
+            return units[k], path.name + (f"#{k}" if len(units) > 1 else "")
+
+        audio, parts = assemble(next_piece, rng, target_seconds, max_seconds, min_seconds)
+        settings = ""
+    elif speaker.real:
         folder = Path(speaker.voice)
         prompts = speaker_prompts(speaker.voice)
         if not prompts:

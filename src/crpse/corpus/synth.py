@@ -35,8 +35,20 @@ from crpse.corpus import noise as noise_lib
 from crpse.corpus import sources as src
 from crpse.corpus import splits as split_lib
 from crpse.corpus.activity import trim
+from crpse.corpus.conditions import (
+    REALISTIC_SPLITS,
+    ConditionSettings,
+    active_level_db,
+    apply_channel,
+    draw_level,
+    level_steps,
+)
 from crpse.corpus.mixing import mix
+from crpse.corpus.quality import REJECT_REASONS, GateSettings, assess_files
+from crpse.corpus.real_noise import REAL_NOISE_SOURCES, list_noise, read_recording
+from crpse.corpus.real_speech import REAL_SPEECH_SOURCES
 from crpse.corpus.reverb import REVERB_TARGETS, exponential_rir, reverberate
+from crpse.corpus.rooms import RecordedRoom, list_rooms, load_room
 from crpse.corpus.sentences import sentence_bank
 from crpse.corpus.speech import Speaker, list_speakers, render_utterance
 from crpse.corpus.tts import stable_fraction
@@ -54,7 +66,7 @@ MANIFEST_COLUMNS = (
     "name", "split", "duration_s", "speech_source", "speaker", "person", "speech_files", "speech_settings",
     "noise_source", "noise_type", "noise_file", "noise_params", "snr_db", "speech_level_dbfs",
     "speech_gain_db", "noise_gain_db", "peak_scale", "reverb", "rt60_s", "drr_db", "reverb_target",
-    "seed", "seed_key",
+    "seed", "seed_key", "language", "sex", "conditions", "level_kind", "level_steps", "channel", "room",
 )
 #: Relative weight of each noise type when a file's noise type is drawn (default 1).
 NOISE_TYPE_WEIGHTS = {"babble": 2.0}
@@ -64,6 +76,13 @@ SONIC_PI_TYPE_WEIGHT = 0.5
 BABBLE_TALKERS = 12
 #: Training files are planned for this multiple of ``--hours`` (rendering stops at ``--hours``).
 TRAIN_OVERPLAN = 1.5
+#: Total weight of each real-noise package's types in a split (shared evenly by its types there).
+REAL_NOISE_WEIGHTS = {"0ad": 3.0, "ufoai": 2.0, "supertuxkart": 2.0, "openttd": 1.5, "megaglest": 1.5,
+                      "keyboard": 1.0, "tuxpaint": 1.0}
+#: A community voice needs this much accepted audio (seconds) to be used.
+MIN_PERSON_SECONDS = 10.0
+#: Probability of each sex when a realistic split draws a real talker (children share the rest).
+SEX_WEIGHTS = {"f": 0.45, "m": 0.45, "child": 0.10}
 
 
 @dataclass(frozen=True)
@@ -85,7 +104,11 @@ class CorpusConfig:
         mismatched_files: Number of ``test_mismatched`` files.
         min_seconds: Shortest utterance, seconds.
         max_seconds: Longest utterance, seconds.
+        real_test_files: Number of ``test_real`` files (community talkers of held-out languages).
         real_fraction: Share of files spoken by real talkers in splits that have real and TTS talkers.
+        recorded_room_prob: Share of reverberant files that use a recorded room, where the split has one.
+        gate: Quality gate for community speech recordings.
+        conditions: How often the realistic conditions occur (train, valid, test_real).
         sources: Sources to use (names from :data:`crpse.corpus.sources.SOURCE_SPECS`), or ``None`` for
             all installed ones (missing required ones raise, missing optional ones are skipped).
         mismatched_noise: Noise types (or source names) used only in ``test_mismatched``.
@@ -105,9 +128,13 @@ class CorpusConfig:
     valid_fraction: float | None = None
     test_files: int = 100
     mismatched_files: int = 100
+    real_test_files: int = 200
     min_seconds: float = 2.0
     max_seconds: float = 8.0
-    real_fraction: float = 0.5
+    real_fraction: float = 0.75
+    recorded_room_prob: float = 0.3
+    gate: GateSettings = field(default_factory=GateSettings)
+    conditions: ConditionSettings = field(default_factory=ConditionSettings)
     sources: tuple[str, ...] | None = None
     mismatched_noise: tuple[str, ...] = split_lib.DEFAULT_MISMATCHED_NOISE
     subtype: str = "PCM_16"
@@ -121,15 +148,15 @@ class CorpusConfig:
             raise ValueError("ranges must be given as LOW HIGH with LOW <= HIGH")
         if self.level_range[1] > -6:
             raise ValueError(f"speech level {self.level_range[1]} dBFS is too loud; keep it <= -6 dBFS")
-        if not 0 <= self.reverb_prob <= 1 or not 0 <= self.real_fraction <= 1:
-            raise ValueError("reverb_prob and real_fraction must lie in [0, 1]")
+        if not all(0 <= p <= 1 for p in (self.reverb_prob, self.real_fraction, self.recorded_room_prob)):
+            raise ValueError("reverb_prob, real_fraction and recorded_room_prob must lie in [0, 1]")
         if self.reverb_target not in REVERB_TARGETS:
             raise ValueError(f"reverb_target must be one of {REVERB_TARGETS}, got {self.reverb_target!r}")
         if not 0 < self.rt60_range[0] <= self.rt60_range[1]:
             raise ValueError(f"rt60_range must be positive LOW <= HIGH, got {self.rt60_range}")
         if not 0.5 <= self.min_seconds <= self.max_seconds:
             raise ValueError(f"need 0.5 <= min_seconds <= max_seconds, got {self.min_seconds}, {self.max_seconds}")
-        if min(self.valid_files, self.test_files, self.mismatched_files) < 0:
+        if min(self.valid_files, self.test_files, self.mismatched_files, self.real_test_files) < 0:
             raise ValueError("file counts must be >= 0")
         if self.valid_fraction is not None and not 0 <= self.valid_fraction <= 1:
             raise ValueError(f"valid_fraction must lie in [0, 1], got {self.valid_fraction}")
@@ -169,6 +196,9 @@ class CorpusPlan:
         noise_types: split -> noise types that may be drawn.
         sentences: split -> TTS sentences.
         tasks: split -> files to render (for train, candidates in order; see ``train_seconds``).
+        rooms: split -> recorded room responses it may use.
+        gate_report: source -> {"files", "accepted", "rejected": {reason: n}, "persons_dropped"} for the
+            community speech sources.
     """
 
     config: CorpusConfig
@@ -181,6 +211,8 @@ class CorpusPlan:
     noise_types: dict[str, tuple[str, ...]]
     sentences: dict[str, tuple[str, ...]]
     tasks: dict[str, tuple[FileTask, ...]]
+    rooms: dict[str, tuple[RecordedRoom, ...]] = field(default_factory=dict)
+    gate_report: dict[str, dict] = field(default_factory=dict)
     _babble: dict[str, list[tuple[str, np.ndarray, str]]] = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict:
@@ -193,10 +225,15 @@ class CorpusPlan:
 
         One speaker per person, at most :data:`BABBLE_TALKERS` people, chosen by a stable hash; each
         talker's ~10 s stream is seeded by ``(seed, split, talker)`` so every process renders the same.
+        In the realistic splits only real talkers babble when the split has at least five of them.
         """
         if split not in self._babble:
+            pool = self.speakers[split]
+            real = [s for s in pool if s.real]
+            if split in REALISTIC_SPLITS and len({s.person for s in real}) >= 5:
+                pool = tuple(real)
             by_person: dict[str, Speaker] = {}
-            for speaker in sorted(self.speakers[split], key=lambda s: s.speaker_id):
+            for speaker in sorted(pool, key=lambda s: s.speaker_id):
                 by_person.setdefault(speaker.person, speaker)
             persons = sorted(by_person, key=lambda p: stable_fraction(f"babble:{self.config.seed}:{p}"))
             streams = []
@@ -248,14 +285,58 @@ def _plan_lengths(config: CorpusConfig, split: str, count: int | None, seconds: 
     return lengths
 
 
-def _type_weight(noise_type: str) -> float:
-    if noise_type.startswith("sonic-pi/"):
-        return SONIC_PI_TYPE_WEIGHT
-    return NOISE_TYPE_WEIGHTS.get(noise_type, 1.0)
+def _type_weights(types: Sequence[str]) -> np.ndarray:
+    """Drawing weights of ``types``: babble 2, each Sonic Pi category 0.5, each real-noise package
+    :data:`REAL_NOISE_WEIGHTS` shared by its types present, everything else 1."""
+    per_source: dict[str, int] = {}
+    for noise_type in types:
+        per_source[noise_type.split("/")[0]] = per_source.get(noise_type.split("/")[0], 0) + 1
+    weights = []
+    for noise_type in types:
+        source = noise_type.split("/")[0]
+        if "/" in noise_type and source in REAL_NOISE_WEIGHTS:
+            weights.append(REAL_NOISE_WEIGHTS[source] / per_source[source])
+        elif source == "sonic-pi":
+            weights.append(SONIC_PI_TYPE_WEIGHT)
+        else:
+            weights.append(NOISE_TYPE_WEIGHTS.get(noise_type, 1.0))
+    return np.array(weights)
 
 
-def plan_corpus(config: CorpusConfig) -> CorpusPlan:
-    """Resolve sources, assign people/noises/sentences to splits, and list the files to render.
+def _gate_speakers(community: list[Speaker], config: CorpusConfig,
+                   jobs: int) -> tuple[list[Speaker], dict[str, dict]]:
+    """Run the quality gate on every community recording; keep voices with enough accepted audio."""
+    files = [path for speaker in community for path in speaker.files]
+    verdicts = dict(zip(files, assess_files(files, config.gate, jobs)))
+    report: dict[str, dict] = {}
+    kept = []
+    for speaker in community:
+        entry = report.setdefault(speaker.source, {"files": 0, "accepted": 0, "accepted_hours": 0.0,
+                                                   "rejected": {r: 0 for r in REJECT_REASONS},
+                                                   "persons": 0, "persons_dropped": []})
+        accepted = tuple(p for p in speaker.files if verdicts[p].accepted)
+        seconds = sum(verdicts[p].seconds for p in accepted)
+        entry["files"] += len(speaker.files)
+        entry["accepted"] += len(accepted)
+        for path in speaker.files:
+            if not verdicts[path].accepted:
+                entry["rejected"][verdicts[path].reason] += 1
+        if seconds < MIN_PERSON_SECONDS:
+            entry["persons_dropped"].append(f"{speaker.person} ({seconds:.0f} s accepted)")
+            continue
+        entry["persons"] += 1
+        entry["accepted_hours"] = round(entry["accepted_hours"] + seconds / 3600.0, 4)
+        kept.append(dataclasses.replace(speaker, files=accepted))
+    return kept, report
+
+
+def plan_corpus(config: CorpusConfig, jobs: int = 1) -> CorpusPlan:
+    """Resolve sources, gate the community recordings, assign people/noises/rooms/sentences to splits,
+    and list the files to render.
+
+    Args:
+        config: The settings.
+        jobs: Worker processes for the quality gate (the plan does not depend on it).
 
     Raises:
         SourceMissingError: A required source is not installed.
@@ -264,13 +345,19 @@ def plan_corpus(config: CorpusConfig) -> CorpusPlan:
     config.validate()
     used, skipped = resolve_sources(config)
     speakers: dict[str, list[Speaker]] = {split: [] for split in SPLITS}
-    for source in used:
-        if src.SOURCE_SPECS[source].kind == "speech":
-            for speaker in list_speakers(source, config.paths):
-                speakers[split_lib.person_split(speaker.person)].append(speaker)
+    listed = [speaker for source in used if src.SOURCE_SPECS[source].kind == "speech"
+              for speaker in list_speakers(source, config.paths)]
+    community = [s for s in listed if s.source in REAL_SPEECH_SOURCES]
+    gated, gate_report = _gate_speakers(community, config, jobs) if community else ([], {})
+    for speaker in [s for s in listed if s.source not in REAL_SPEECH_SOURCES] + gated:
+        speakers[split_lib.person_split(speaker.person, speaker.group)].append(speaker)
     recordings_all = [r for source in used if source in ("sonic-pi", "freedesktop")
                       for r in src.list_recordings(source, config.paths)]
+    recordings_all += [r for source in used if source in REAL_NOISE_SOURCES for r in list_noise(source, config.paths)]
     recordings = split_lib.split_recordings(recordings_all, config.mismatched_noise)
+    rooms: dict[str, list[RecordedRoom]] = {split: [] for split in SPLITS}
+    for room in list_rooms(config.paths) if "rooms" in used else []:
+        rooms[room.split].append(room)
     sentences = split_lib.split_sentences(sentence_bank())
 
     # Files are whole prompts/sentences, so their real lengths differ from the planned ones: plan
@@ -280,15 +367,23 @@ def plan_corpus(config: CorpusConfig) -> CorpusPlan:
     expected_train = int(np.searchsorted(np.cumsum(train_lengths), train_seconds)) + 1 if train_lengths else 0
     n_valid = round(config.valid_fraction * expected_train) if config.valid_fraction is not None \
         else config.valid_files
-    counts = {"valid": n_valid, "test": config.test_files, "test_mismatched": config.mismatched_files}
+    counts = {"valid": n_valid, "test": config.test_files, "test_mismatched": config.mismatched_files,
+              "test_real": config.real_test_files if speakers["test_real"] else 0}
+    if config.real_test_files and not speakers["test_real"]:
+        logger.warning("no community recordings of the test_real languages (%s) are installed: test_real is empty",
+                       ", ".join(split_lib.TEST_REAL_LANGUAGES))
     tasks: dict[str, tuple[FileTask, ...]] = {}
     noise_types: dict[str, tuple[str, ...]] = {}
     for split in SPLITS:
         lengths = train_lengths if split == "train" else _plan_lengths(config, split, counts[split], None)
         tasks[split] = tuple(FileTask(split, i, f"{split}_{i:05d}", t) for i, t in enumerate(lengths))
         types = set()
-        if "synthetic" in used:
+        # test_real: recorded noise and babble of real talkers only, unless no real-noise package is installed
+        real_noise_only = split == "test_real" and bool(recordings[split])
+        if "synthetic" in used and not real_noise_only:
             types.update(noise_lib.SYNTHETIC_TYPES)
+        elif "synthetic" in used:
+            types.add("babble")
         types.update(r.noise_type for r in recordings[split])
         mismatched = split == "test_mismatched"
         noise_types[split] = tuple(sorted(t for t in types
@@ -309,6 +404,7 @@ def plan_corpus(config: CorpusConfig) -> CorpusPlan:
         speakers={k: tuple(v) for k, v in speakers.items()},
         recordings={k: tuple(v) for k, v in recordings.items()},
         noise_types=noise_types, sentences=sentences, tasks=tasks,
+        rooms={k: tuple(v) for k, v in rooms.items()}, gate_report=gate_report,
     )
 
 
@@ -321,6 +417,8 @@ def _choose_speaker(plan: CorpusPlan, split: str, rng: np.random.Generator) -> S
     """
     pool = plan.speakers[split]
     real = [s for s in pool if s.real]
+    if split in REALISTIC_SPLITS and any(s.source in REAL_SPEECH_SOURCES for s in real):
+        return _choose_speaker_balanced(plan, split, rng, real)
     groups: dict[str, list[Speaker]] = {}
     for speaker in pool:
         if not speaker.real:
@@ -332,10 +430,34 @@ def _choose_speaker(plan: CorpusPlan, split: str, rng: np.random.Generator) -> S
     return voices[int(rng.integers(len(voices)))]
 
 
-def _load_recording(path: Path) -> np.ndarray:
-    audio = trim(src.read_audio(path))
+def _choose_speaker_balanced(plan: CorpusPlan, split: str, rng: np.random.Generator,
+                             real: list[Speaker]) -> Speaker:
+    """Pick a talker in a split with community recordings: real speech with probability ``real_fraction``
+    (when TTS voices exist too); a real talker by sex first (:data:`SEX_WEIGHTS`, renormalised over the
+    sexes present), then a person of that sex, then one of the person's speakers; TTS voices as in
+    :func:`_choose_speaker`."""
+    tts_pool = [s for s in plan.speakers[split] if not s.real]
+    if tts_pool and rng.random() >= plan.config.real_fraction:
+        groups: dict[str, list[Speaker]] = {}
+        for speaker in tts_pool:
+            groups.setdefault("espeak-ng" if speaker.source == "espeak-ng" else speaker.person, []).append(speaker)
+        voices = groups[sorted(groups)[int(rng.integers(len(groups)))]]
+        return voices[int(rng.integers(len(voices)))]
+    by_sex: dict[str, dict[str, list[Speaker]]] = {}
+    for speaker in real:
+        sex = speaker.sex if speaker.sex in SEX_WEIGHTS else "child"
+        by_sex.setdefault(sex, {}).setdefault(speaker.person, []).append(speaker)
+    sexes = sorted(by_sex)
+    weights = np.array([SEX_WEIGHTS[s] for s in sexes])
+    persons = by_sex[sexes[int(rng.choice(len(sexes), p=weights / weights.sum()))]]
+    speakers = persons[sorted(persons)[int(rng.integers(len(persons)))]]
+    return speakers[int(rng.integers(len(speakers)))]
+
+
+def _load_recording(recording: src.NoiseRecording) -> np.ndarray:
+    audio = trim(read_recording(recording.path, recording.member))
     if audio.size == 0:
-        raise ValueError(f"noise recording {path} is silent")
+        raise ValueError(f"noise recording {recording.path} {recording.member} is silent")
     return audio
 
 
@@ -349,9 +471,13 @@ def _render_noise(plan: CorpusPlan, split: str, speaker: Speaker, n: int,
             types.remove("babble")
     if not types:
         raise ValueError(f"no noise type is usable for a {speaker.speaker_id} file in {split}")
-    weights = np.array([_type_weight(t) for t in types])
+    weights = _type_weights(types)
     noise_type = types[int(rng.choice(len(types), p=weights / weights.sum()))]
-    if noise_type == "babble":
+    if noise_type == "keyboard/typing":
+        strokes = [_load_recording(r) for r in plan.recordings[split] if r.noise_type == noise_type]
+        audio, params = noise_lib.typing(n, rng, [s for s in strokes if s.size])
+        info = {"noise_source": "keyboard", "noise_file": ""}
+    elif noise_type == "babble":
         audio, params = noise_lib.babble(n, rng, babble_streams)
         info = {"noise_source": "synthetic", "noise_file": ""}
     elif noise_type in noise_lib.SYNTHETIC_TYPES:
@@ -360,17 +486,33 @@ def _render_noise(plan: CorpusPlan, split: str, speaker: Speaker, n: int,
     else:
         candidates = [r for r in plan.recordings[split] if r.noise_type == noise_type]
         recording = candidates[int(rng.integers(len(candidates)))]
-        audio, params = noise_lib.fit_recording(_load_recording(recording.path), n, rng)
-        info = {"noise_source": recording.source, "noise_file": recording.path.name}
+        audio, params = noise_lib.fit_recording(_load_recording(recording), n, rng)
+        info = {"noise_source": recording.source, "noise_file": recording.file_label}
     info.update(noise_type=noise_type, noise_params=params)
     return audio, info
 
 
-def render_file(plan: CorpusPlan, task: FileTask, outdir: Path) -> dict[str, str]:
-    """Render one clean/noisy pair, write both WAV files, and return its manifest row."""
+def _draw_room(plan: CorpusPlan, split: str, rng: np.random.Generator, realistic: bool) -> tuple[object, str]:
+    """A simulated room, or (realistic splits, with probability ``recorded_room_prob``) a recorded one."""
     config = plan.config
+    recorded = plan.rooms.get(split, ())
+    if realistic and recorded and rng.random() < config.recorded_room_prob:
+        room = recorded[int(rng.integers(len(recorded)))]
+        return load_room(room.path), room.label
+    return exponential_rir(rng, config.rt60_range, config.drr_range), "simulated"
+
+
+def render_file(plan: CorpusPlan, task: FileTask, outdir: Path) -> dict[str, str]:
+    """Render one clean/noisy pair, write both WAV files, and return its manifest row.
+
+    Splits in :data:`crpse.corpus.conditions.REALISTIC_SPLITS` get the realistic conditions (active
+    speech level, quiet/loud files, level steps, recorded rooms, channels) from a fifth generator;
+    the other splits are rendered exactly as before those conditions existed.
+    """
+    config = plan.config
+    realistic = task.split in REALISTIC_SPLITS
     root = np.random.SeedSequence(config.seed, spawn_key=(_SPLIT_CODES[task.split], task.index))
-    speech_rng, room_rng, noise_rng, mix_rng = (np.random.default_rng(s) for s in root.spawn(4))
+    speech_rng, room_rng, noise_rng, mix_rng, condition_rng = (np.random.default_rng(s) for s in root.spawn(5))
 
     speaker = _choose_speaker(plan, task.split, speech_rng)
     lead, tail = (int(x * SAMPLE_RATE) for x in speech_rng.uniform(0.05, 0.25, size=2))
@@ -379,10 +521,15 @@ def render_file(plan: CorpusPlan, task: FileTask, outdir: Path) -> dict[str, str
                                  config.max_seconds - pad, plan.sentences[task.split],
                                  min_seconds=max(config.min_seconds - pad, 0.3))
     dry = np.concatenate([np.zeros(lead), utterance.audio, np.zeros(tail)])
+    conditions = {"conditions": "realistic" if realistic else "legacy", "level_kind": "", "level_steps": "",
+                  "channel": "", "room": ""}
+    if realistic and condition_rng.random() < config.conditions.step_prob:
+        gain, conditions["level_steps"] = level_steps(dry, condition_rng, config.conditions.step_range)
+        dry = dry * gain
 
     reverb = {"reverb": "0", "rt60_s": "", "drr_db": "", "reverb_target": ""}
     if room_rng.random() < config.reverb_prob:
-        room = exponential_rir(room_rng, config.rt60_range, config.drr_range)
+        room, conditions["room"] = _draw_room(plan, task.split, room_rng, realistic)
         speech, target = reverberate(dry, room, config.reverb_target)
         reverb = {"reverb": "1", "rt60_s": f"{room.rt60:.3f}", "drr_db": f"{room.drr_db:.2f}",
                   "reverb_target": config.reverb_target}
@@ -391,12 +538,19 @@ def render_file(plan: CorpusPlan, task: FileTask, outdir: Path) -> dict[str, str
 
     noise, noise_info = _render_noise(plan, task.split, speaker, len(dry), noise_rng)
     snr = round(float(mix_rng.uniform(*config.snr_range)), 2)
-    level = round(float(mix_rng.uniform(*config.level_range)), 2)
-    mixture = mix(speech, target, noise, snr, level)
+    if realistic:
+        level, conditions["level_kind"] = draw_level(mix_rng, config.conditions, config.level_range)
+        mixture = mix(speech, target, noise, snr, level, speech_level_db=active_level_db(speech))
+    else:
+        level = round(float(mix_rng.uniform(*config.level_range)), 2)
+        mixture = mix(speech, target, noise, snr, level)
+    noisy, clean = mixture.noisy, mixture.clean
+    if realistic and condition_rng.random() < config.conditions.channel_prob:
+        noisy, clean, conditions["channel"] = apply_channel(noisy, clean, condition_rng)
 
     split_dir = outdir / task.split
-    write_wav(split_dir / "clean" / f"{task.name}.wav", mixture.clean, SAMPLE_RATE, config.subtype)
-    write_wav(split_dir / "noisy" / f"{task.name}.wav", mixture.noisy, SAMPLE_RATE, config.subtype)
+    write_wav(split_dir / "clean" / f"{task.name}.wav", clean, SAMPLE_RATE, config.subtype)
+    write_wav(split_dir / "noisy" / f"{task.name}.wav", noisy, SAMPLE_RATE, config.subtype)
     row = {
         "name": task.name, "split": task.split, "duration_s": f"{len(dry) / SAMPLE_RATE:.3f}",
         "speech_source": speaker.source, "speaker": speaker.speaker_id, "person": speaker.person,
@@ -406,6 +560,7 @@ def render_file(plan: CorpusPlan, task: FileTask, outdir: Path) -> dict[str, str
         "speech_gain_db": f"{mixture.speech_gain_db:.3f}", "noise_gain_db": f"{mixture.noise_gain_db:.3f}",
         "peak_scale": f"{mixture.peak_scale:.5f}", **reverb,
         "seed": str(config.seed), "seed_key": f"{_SPLIT_CODES[task.split]}/{task.index}",
+        "language": speaker.language, "sex": speaker.sex, **conditions,
     }
     return {column: row[column] for column in MANIFEST_COLUMNS}
 
@@ -446,21 +601,44 @@ def _manifest_text(rows: Sequence[dict[str, str]]) -> str:
     return buffer.getvalue()
 
 
+def _hours(rows: Sequence[dict[str, str]]) -> float:
+    return round(sum(float(r["duration_s"]) for r in rows) / 3600.0, 4)
+
+
 def _summary(plan: CorpusPlan, rows: dict[str, list[dict[str, str]]]) -> dict:
     from crpse import __version__
 
     splits = {}
     for split in SPLITS:
         split_rows = rows[split]
+        real_rows = [r for r in split_rows if r["speech_source"].startswith("asterisk-")
+                     or r["speech_source"] in REAL_SPEECH_SOURCES]
+        persons_by_sex: dict[str, list[str]] = {}
+        for speaker in plan.speakers[split]:
+            if speaker.real and speaker.person not in persons_by_sex.get(speaker.sex, []):
+                persons_by_sex.setdefault(speaker.sex, []).append(speaker.person)
+        by_source: dict[str, list[dict[str, str]]] = {}
+        for row in split_rows:
+            by_source.setdefault(row["speech_source"], []).append(row)
         splits[split] = {
             "files": len(split_rows),
-            "hours": round(sum(float(r["duration_s"]) for r in split_rows) / 3600.0, 4),
-            "real_speech_files": sum(1 for r in split_rows if r["speech_source"].startswith("asterisk-")),
+            "hours": _hours(split_rows),
+            "real_speech_files": len(real_rows),
+            "real_speech_hours": _hours(real_rows),
             "reverberant_files": sum(1 for r in split_rows if r["reverb"] == "1"),
+            "recorded_room_files": sum(1 for r in split_rows if r["room"] not in ("", "simulated")),
+            "channel_files": sum(1 for r in split_rows if r["channel"]),
+            "level_step_files": sum(1 for r in split_rows if r["level_steps"]),
+            "level_kinds": {k: sum(1 for r in split_rows if r["level_kind"] == k) for k in ("normal", "quiet", "loud")
+                            if any(r["level_kind"] == k for r in split_rows)},
+            "hours_by_speech_source": {k: _hours(v) for k, v in sorted(by_source.items())},
+            "real_persons_by_sex": {k: sorted(v) for k, v in sorted(persons_by_sex.items())},
+            "languages": sorted({s.language for s in plan.speakers[split] if s.real}),
             "persons": sorted({s.person for s in plan.speakers[split]}),
             "speakers": [s.speaker_id for s in plan.speakers[split]],
             "noise_types": list(plan.noise_types[split]),
-            "noise_files": [f"{r.source}/{r.path.name}" for r in plan.recordings[split]],
+            "noise_files": [f"{r.source}/{r.file_label}" for r in plan.recordings[split]],
+            "recorded_rooms": [r.label for r in plan.rooms.get(split, ())],
             "sentences": len(plan.sentences[split]),
         }
     return {
@@ -471,12 +649,18 @@ def _summary(plan: CorpusPlan, rows: dict[str, list[dict[str, str]]]) -> dict:
         "sources": {name: {"used": name in plan.sources, "missing": plan.skipped.get(name, ""),
                            "kind": spec.kind, "apt": list(spec.apt), "pip": list(spec.pip)}
                     for name, spec in src.SOURCE_SPECS.items()},
+        "quality_gate": plan.gate_report,
         "definitions": {
-            "snr_db": "energy ratio over the whole file of the speech as it is in the mixture (reverberant "
-                      "when reverb=1) to the added noise, before the common peak scaling",
+            "snr_db": "legacy splits (test, test_mismatched): energy ratio over the whole file of the speech as "
+                      "it is in the mixture (reverberant when reverb=1) to the added noise; realistic splits "
+                      "(train, valid, test_real): the same ratio with the speech at its active level (frames "
+                      "within 30 dB of the loudest); both before the common peak scaling",
+            "speech_level_dbfs": "legacy splits: mean power of the speech over the file; realistic splits: "
+                                 "its active level; before peak scaling",
             "clean_target": "dry speech; for reverberant files the direct path plus the first 50 ms of "
                             "reflections (reverb_target=early) or the dry speech (reverb_target=direct), "
-                            "time-aligned with the mixture",
+                            "time-aligned with the mixture; band-limited like the mixture for the lowpass and "
+                            "telephone channels",
             "peak_scale": "common factor applied to clean and noisy so that no sample exceeds 0.98",
         },
         "splits": splits,
@@ -529,7 +713,7 @@ def synthesize_corpus(config: CorpusConfig, outdir: str | Path, jobs: int = 1, o
     """
     outdir = Path(outdir)
     if plan is None or plan.config != config:
-        plan = plan_corpus(config)
+        plan = plan_corpus(config, jobs=jobs)
     _prepare_outdir(outdir, overwrite)
     rows: dict[str, list[dict[str, str]]] = {split: [] for split in SPLITS}
     with ExitStack() as stack:
