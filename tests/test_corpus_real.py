@@ -2,7 +2,7 @@
 
 The community packages are faked in a temporary folder with generated "speech" (harmonic syllables
 with pauses), so these tests need only the sources of tests/test_corpus.py (espeak-ng, the Asterisk
-en/fr prompts and the PyPI package g722).
+en/fr prompts and the PyPI package g722); tests marked ``needs_sources`` are skipped where they are absent.
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def test_community_voices_are_listed_by_person_and_language(community: SourcePat
     assert voices["tuxpaint:el"].sex == "f" and voices["ktuberling:de"].sex == "m"
 
 
+@pytest.mark.needs_sources(*BASE_SOURCES)
 def test_speakers_are_disjoint_by_person_and_language_group_across_sources(real_corpora: tuple[Path, Path]) -> None:
     root, _ = real_corpora
     summary = json.loads((root / "corpus.json").read_text())
@@ -149,6 +150,7 @@ def test_speakers_are_disjoint_by_person_and_language_group_across_sources(real_
     assert len(real_rows) == 4 and all(r["speech_source"] in COMMUNITY for r in real_rows)
 
 
+@pytest.mark.needs_sources(*BASE_SOURCES)
 def test_gate_rejections_are_counted_in_corpus_json(real_corpora: tuple[Path, Path]) -> None:
     root, _ = real_corpora
     gate = json.loads((root / "corpus.json").read_text())["quality_gate"]
@@ -164,6 +166,7 @@ def test_gate_rejections_are_counted_in_corpus_json(real_corpora: tuple[Path, Pa
             assert "w8.wav" not in row["speech_files"]
 
 
+@pytest.mark.needs_sources(*BASE_SOURCES)
 def test_corpus_with_community_sources_is_deterministic(real_corpora: tuple[Path, Path]) -> None:
     serial, parallel = real_corpora
     files = sorted(p.relative_to(serial).as_posix() for p in serial.rglob("*") if p.is_file())
@@ -172,6 +175,7 @@ def test_corpus_with_community_sources_is_deterministic(real_corpora: tuple[Path
     assert all((serial / f).read_bytes() == (parallel / f).read_bytes() for f in files)
 
 
+@pytest.mark.needs_sources(*BASE_SOURCES)
 def test_legacy_splits_do_not_change_when_community_sources_are_added(real_corpora: tuple[Path, Path],
                                                                      tmp_path: Path) -> None:
     root, _ = real_corpora
@@ -185,6 +189,7 @@ def test_legacy_splits_do_not_change_when_community_sources_are_added(real_corpo
                        for n in names)
 
 
+@pytest.mark.needs_sources(*BASE_SOURCES)
 def test_realistic_rows_measure_snr_against_active_speech(real_corpora: tuple[Path, Path]) -> None:
     root, _ = real_corpora
     checked = 0
@@ -201,6 +206,7 @@ def test_realistic_rows_measure_snr_against_active_speech(real_corpora: tuple[Pa
     assert all(r["conditions"] == "legacy" for r in rows_of(root, "test"))
 
 
+@pytest.mark.needs_sources(*BASE_SOURCES)
 def test_missing_optional_source_is_skipped_with_its_install_command(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     paths = SourcePaths(**{name: tmp_path for name in SourcePaths.__dataclass_fields__
@@ -219,6 +225,7 @@ def test_missing_optional_source_is_skipped_with_its_install_command(
         plan_corpus(explicit)
 
 
+@pytest.mark.needs_sources(*BASE_SOURCES)
 def test_stats_command_prints_tables_and_writes_histograms(real_corpora: tuple[Path, Path], tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     root, _ = real_corpora
