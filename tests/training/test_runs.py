@@ -240,3 +240,22 @@ def test_a_run_directory_in_use_is_refused(corpus: Path, tmp_path: Path, fast_ar
         holder.kill()
         holder.wait()
     assert _run(fast_args("dsm", corpus, run_dir, "--max-steps", "1", "--val-every", "0")) == 0
+
+
+def test_ctrl_c_during_training_is_handed_back_as_keyboard_interrupt(
+    corpus: Path, tmp_path: Path, fast_args, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lightning turns Ctrl-C into its own graceful stop and ``sys.exit(1)``; crpse reports it as Ctrl-C (130)."""
+    import lightning as L
+
+    from crpse.cli import build_parser
+    from crpse.training.runner import run_training
+
+    class CtrlC(L.Callback):
+        def on_train_batch_start(self, *args: object) -> None:
+            raise KeyboardInterrupt
+
+    argv = fast_args("dsm", corpus, tmp_path / "run", "--max-steps", "2")
+    with pytest.raises(KeyboardInterrupt):
+        run_training(build_parser(argv).parse_args(argv), callbacks=[CtrlC()])
+    assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()

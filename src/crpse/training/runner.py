@@ -406,6 +406,10 @@ def run_training(args: argparse.Namespace, callbacks: Sequence[L.Callback] = ())
     trainer, module, datamodule, resume_from = prepare(args, callbacks)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    except SystemExit:
+        if trainer.interrupted:  # Lightning turns Ctrl-C into a graceful stop and exit(1): hand Ctrl-C back
+            raise KeyboardInterrupt from None
+        raise
     finally:
         unlock_run_dir(Path(args.run_dir))
     return 0
