@@ -21,8 +21,10 @@ import torch
 
 from crpse.checkpoint import load_model
 from crpse.data import find_pairs, uniform_subset
+from crpse.sampler_spec import SAMPLERS, SamplerRequest
+from crpse.sampling import resolve_sampler
 from crpse.training.module import derived_seed
-from crpse.training.validation import ValidationSampler, score_pair
+from crpse.training.validation import score_pair
 
 
 def _noisy_scores(pair, rate: int) -> dict[str, float]:
@@ -46,11 +48,11 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--split", default="valid")
     parser.add_argument("--num-files", type=int, default=20)
-    parser.add_argument("--sampler", choices=("reverse", "pc", "ode"))
+    parser.add_argument("--sampler", choices=SAMPLERS)
     parser.add_argument("--steps", type=int)
     parser.add_argument("--t-start", type=float)
-    parser.add_argument("--corrector-steps", type=int, default=1)
-    parser.add_argument("--snr", type=float, default=0.5)
+    parser.add_argument("--corrector-steps", type=int, help="pc only (default: the model's)")
+    parser.add_argument("--snr", type=float, help="pc only (default: the model's)")
     parser.add_argument("--raw", action="store_true", help="raw instead of EMA weights")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -60,12 +62,14 @@ def main() -> None:
     model = load_model(args.model, ema=not args.raw)
     pairs = find_pairs(f"{args.data_dir}/{args.split}")
     chosen = [pairs[i] for i in uniform_subset(args.num_files, len(pairs))]
-    choice = ValidationSampler(args.sampler, args.steps, args.t_start, args.corrector_steps, args.snr)
+    choice = SamplerRequest(args.sampler, args.steps, args.t_start, args.corrector_steps, args.snr)
+    spec = resolve_sampler(model, choice)
     results = [score_pair(model, pair, choice, seed=derived_seed(args.seed, 4, i)) for i, pair in enumerate(chosen)]
     noisy = [_noisy_scores(pair, model.sample_rate) for pair in chosen]
     print(json.dumps({
         "model": args.model, "stage": model.config.stage, "split": args.split, "files": len(chosen),
-        "sampler": choice.describe(model), "weights": "raw" if args.raw else "ema",
+        "sampler": "predictive" if spec is None else f"{spec.describe()} ({spec.network_calls} calls)",
+        "weights": "raw" if args.raw else "ema",
         **{name: round(_mean([r[name] for r in results]), 4) for name in ("pesq", "estoi", "si_sdr")},
         "nfe": results[0]["nfe"], "seconds_per_file": round(_mean([r["seconds"] for r in results]), 3),
         **{f"noisy_{name}": round(_mean([r[name] for r in noisy]), 4) for name in ("pesq", "estoi", "si_sdr")},

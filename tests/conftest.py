@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from crpse.sde import BBED, OUVE
-from crpse.score_model import InferenceSettings
+from crpse.sampler_spec import SamplerSpec
 
 # one thread: small CPU tests gain nothing from more, and spinning threads are very slow on a shared machine
 torch.set_num_threads(1)
@@ -81,15 +81,25 @@ class OracleScore:
     ``s(x_t, y, t) = -(x_t - mean(x0, t, y)) / std(t)**2``. Counts its calls and the calls made with grad enabled.
     """
 
-    def __init__(self, sde: BBED | OUVE, x0: torch.Tensor, inference: InferenceSettings | None = None) -> None:
+    def __init__(self, sde: BBED | OUVE, x0: torch.Tensor, inference: SamplerSpec | None = None) -> None:
         self.sde, self.x0 = sde, x0
-        self.inference = inference or InferenceSettings()
+        self.inference = inference or SamplerSpec()
         self.calls = 0
 
     def __call__(self, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         std = self.sde.std(t).reshape(-1, 1, 1, 1)
         return -(x_t - self.sde.mean(self.x0, t, y)) / std**2
+
+
+def run_spec(
+    model, y: torch.Tensor, *, noise=None, generator=None, callback=None, **spec_fields
+) -> tuple[torch.Tensor, int]:
+    """Run the sampler setting ``SamplerSpec(**spec_fields)`` (``t_start=None``: the SDE's ``t_max``) on ``y``."""
+    from crpse.sampling import run_sampler
+
+    spec = SamplerSpec(**spec_fields).with_time_range(model.sde.t_eps, model.sde.t_max)
+    return run_sampler(model, y, spec, noise=noise, generator=generator, callback=callback)
 
 
 @pytest.fixture(scope="session")

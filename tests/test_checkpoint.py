@@ -11,7 +11,8 @@ import torch
 from crpse.checkpoint import (
     CheckpointError, UnsafeCheckpointError, load_model, read_checkpoint, reference_config, save_model,
 )
-from crpse.score_model import InferenceSettings, PredictiveModel, ScoreModel, build_model
+from crpse.sampler_spec import SamplerSpec
+from crpse.score_model import PredictiveModel, ScoreModel, build_model
 from crpse.sde import BBED, OUVE
 from tests.conftest import complex_randn
 
@@ -23,7 +24,7 @@ def _inputs():
 
 
 def test_round_trip_reproduces_outputs_and_config(tmp_path: Path) -> None:
-    model = build_model("tiny", sde=OUVE(), seed=0, inference=InferenceSettings(sampler="pc", steps=7)).eval()
+    model = build_model("tiny", sde=OUVE(), seed=0, inference=SamplerSpec(sampler="pc", steps=7)).eval()
     model.with_config(stage="dsm")
     path = save_model(tmp_path / "m.ckpt", model, extra={"global_step": 12})
     loaded = load_model(path)

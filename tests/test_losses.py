@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from crpse.losses import crp_loss, dsm_loss, half_squared_error, predictive_loss
-from crpse.sampling import reverse_sample
 from crpse.score_model import build_model
 from crpse.sde import BBED, OUVE
-from tests.conftest import OracleScore, complex_randn
+from tests.conftest import OracleScore, complex_randn, run_spec
 
 
 @pytest.mark.parametrize("sde", [BBED(), OUVE()])
@@ -40,7 +39,7 @@ def test_crp_loss_regresses_the_sampler_output() -> None:
     y = x + complex_randn(2, 1, 256, 64, seed=1) * 0.2
     noise = [complex_randn(2, 1, 256, 64, seed=10 + i) for i in range(3)]
     with torch.no_grad():
-        estimate, _ = reverse_sample(model, y, steps=3, t_start=0.5, noise=noise)
+        estimate, _ = run_spec(model, y, steps=3, t_start=0.5, noise=noise)
         loss = crp_loss(model, x, y, steps=3, t_start=0.5, noise=noise)
     torch.testing.assert_close(loss, half_squared_error(estimate - x))
 

@@ -9,9 +9,10 @@ import torch
 
 from crpse.checkpoint import load_model
 from crpse.losses import crp_loss
-from crpse.sampling import reverse_sample, time_grid
+from crpse.sampling import time_grid
 from crpse.sde import BBED
 from crpse.spectral import SpecTransform
+from tests.conftest import run_spec
 
 NETWORK_TOL = 1e-4  # of each tensor's max |value|
 CLOSED_FORM_TOL = 1e-5  # relative
@@ -140,7 +141,7 @@ def test_reverse_run_states_and_final(golden: dict, reference_ckpt: Path) -> Non
     model = load_model(reference_ckpt, ema=False)  # the training step runs on the raw weights
     states: list[torch.Tensor] = []
     with torch.no_grad():
-        final, nfe = reverse_sample(
+        final, nfe = run_spec(
             model, r["Y"], steps=r["N"], t_start=r["t_rsp"], noise=_reverse_noise(r),
             callback=lambda info: states.append(info["x"]),
         )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from crpse.sampling import ode_sample, pc_sample, reverse_sample, sample, time_grid
+from crpse.sampling import sample, time_grid
 from crpse.score_model import build_model
 from crpse.sde import BBED, OUVE
-from tests.conftest import OracleScore, complex_randn
+from tests.conftest import OracleScore, complex_randn, run_spec
 
 
 def _problem(seed: int = 0, shape: tuple[int, ...] = (2, 1, 8, 16), dtype: torch.dtype = torch.complex128):
@@ -21,14 +21,17 @@ def _problem(seed: int = 0, shape: tuple[int, ...] = (2, 1, 8, 16), dtype: torch
 def test_reverse_sample_makes_steps_calls(steps: int) -> None:
     x0, y = _problem()
     oracle = OracleScore(BBED(), x0)
-    _, nfe = reverse_sample(oracle, y, steps=steps, t_start=0.5, generator=torch.Generator().manual_seed(0))
+    _, nfe = run_spec(oracle, y, steps=steps, t_start=0.5, generator=torch.Generator().manual_seed(0))
     assert nfe == oracle.calls == steps
 
 
 def test_pc_sample_baseline_is_60_calls() -> None:
     x0, y = _problem()
     oracle = OracleScore(BBED(), x0)
-    _, nfe = pc_sample(oracle, y, steps=30, corrector_steps=1, snr=0.5, generator=torch.Generator().manual_seed(0))
+    _, nfe = run_spec(
+        oracle, y, sampler="pc", steps=30, t_start=None, corrector_steps=1, snr=0.5,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert nfe == oracle.calls == 60
 
 
@@ -36,7 +39,9 @@ def test_pc_sample_baseline_is_60_calls() -> None:
 def test_ode_sample_calls(method: str, calls: int) -> None:
     x0, y = _problem()
     oracle = OracleScore(BBED(), x0)
-    _, nfe = ode_sample(oracle, y, steps=10, method=method, generator=torch.Generator().manual_seed(0))
+    _, nfe = run_spec(
+        oracle, y, sampler="ode", steps=10, t_start=None, ode_method=method, generator=torch.Generator().manual_seed(0)
+    )
     assert nfe == oracle.calls == calls
 
 
@@ -47,9 +52,9 @@ def test_samplers_recover_x0_with_exact_score(sde: BBED | OUVE) -> None:
     x0, y = _problem()
     gen = torch.Generator().manual_seed(3)
     for run in (
-        lambda m: ode_sample(m, y, steps=200, method="heun", generator=gen)[0],
-        lambda m: pc_sample(m, y, steps=200, corrector_steps=1, generator=gen)[0],
-        lambda m: reverse_sample(m, y, steps=200, t_start=None, generator=gen)[0],
+        lambda m: run_spec(m, y, sampler="ode", steps=200, t_start=None, ode_method="heun", generator=gen)[0],
+        lambda m: run_spec(m, y, sampler="pc", steps=200, t_start=None, corrector_steps=1, generator=gen)[0],
+        lambda m: run_spec(m, y, steps=200, t_start=None, generator=gen)[0],
     ):
         estimate = run(OracleScore(sde, x0))
         relative_error = float((estimate - x0).abs().norm() / x0.abs().norm())
@@ -60,13 +65,13 @@ def test_explicit_noise_equals_generator_draws() -> None:
     x0, y = _problem(dtype=torch.complex64)
     oracle = OracleScore(BBED(), x0)
     gen = torch.Generator().manual_seed(7)
-    from_generator, _ = reverse_sample(oracle, y, steps=3, t_start=0.5, generator=gen)
+    from_generator, _ = run_spec(oracle, y, steps=3, t_start=0.5, generator=gen)
     gen = torch.Generator().manual_seed(7)
     noise = [torch.randn(y.shape, dtype=y.dtype, generator=gen) for _ in range(3)]
-    explicit, _ = reverse_sample(oracle, y, steps=3, t_start=0.5, noise=noise)
+    explicit, _ = run_spec(oracle, y, steps=3, t_start=0.5, noise=noise)
     torch.testing.assert_close(explicit, from_generator, rtol=0, atol=0)
     with pytest.raises(ValueError, match="draws 3 noise tensors"):
-        reverse_sample(oracle, y, steps=3, t_start=0.5, noise=noise[:2])
+        run_spec(oracle, y, steps=3, t_start=0.5, noise=noise[:2])
 
 
 def test_single_step_closed_form() -> None:
@@ -74,7 +79,7 @@ def test_single_step_closed_form() -> None:
     x0, y = _problem()
     oracle = OracleScore(BBED(), x0)
     z = complex_randn(*y.shape, seed=9, dtype=y.dtype)
-    estimate, _ = reverse_sample(oracle, y, steps=1, t_start=0.5, noise=[z])
+    estimate, _ = run_spec(oracle, y, steps=1, t_start=0.5, noise=[z])
     sde, t = BBED(), torch.full((2,), 0.5, dtype=torch.float64)
     std, g2 = sde.std(t)[0], sde.diffusion(t)[0] ** 2
     expected = y + 2 * std * z + 0.5 * g2 * oracle(y + std * z, y, t)

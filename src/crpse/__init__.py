@@ -23,6 +23,8 @@ _LAZY = {
     "SpecTransform": "crpse.spectral",
     "BBED": "crpse.sde",
     "OUVE": "crpse.sde",
+    "SamplerSpec": "crpse.sampler_spec",
+    "SamplerRequest": "crpse.sampler_spec",
     "enhance": "crpse.enhancer",
     "Enhancer": "crpse.enhancer",
 }

@@ -30,7 +30,8 @@ import torch
 
 from crpse import __version__
 from crpse.nn.ncsnpp import NCSNppConfig
-from crpse.score_model import InferenceSettings, Model, ModelConfig, model_from_config
+from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, SamplerSpec
+from crpse.score_model import Model, ModelConfig, model_from_config
 from crpse.sde import BBED, OUVE, bbve_as_bbed
 from crpse.spectral import SpecTransform
 
@@ -266,12 +267,13 @@ def reference_config(hparams: Mapping[str, Any]) -> ModelConfig:
     )
     if "inference_N" in hparams:  # sgmse_crp: stage-2 settings
         stage = "crp"
-        inference = InferenceSettings(
-            sampler="reverse", steps=int(hparams["inference_N"]), t_start=float(hparams.get("inference_start", 0.5))
+        inference = SamplerSpec(
+            sampler=CRP_SPEC.sampler, steps=int(hparams["inference_N"]),
+            t_start=float(hparams.get("inference_start", CRP_SPEC.t_start)),
         )
     else:  # stage-1 diffusion model: the SGMSE+/BBED baseline sampler
         stage = "dsm"
-        inference = InferenceSettings(sampler="pc", steps=30, t_start=None, corrector_steps=1, snr=0.5)
+        inference = DSM_SPEC
     return ModelConfig(
         kind="score",
         backbone=NCSNppConfig.from_dict(dict(hparams), strict=False),

@@ -58,6 +58,8 @@ from crpse.chunking import (
     Window,
     plan_windows,
 )
+from crpse.sampler_spec import SamplerRequest, SamplerSpec
+from crpse.sampling import resolve_sampler, run_sampler
 
 if TYPE_CHECKING:
     from crpse.score_model import Model
@@ -224,7 +226,8 @@ class Enhancer:
             ``None`` or ``0`` enhances each signal in one piece (memory then grows with length).
         overlap: overlap of consecutive windows in seconds (at most half the window), cross-faded.
         batch_size: single-channel windows per network call.
-        **sampler_options: ``corrector_steps`` and ``snr`` (``pc``), ``method`` (``ode``: ``euler``/``heun``).
+        **sampler_options: ``corrector_steps`` and ``snr`` (``pc``), ``ode_method`` or ``method`` (``ode``:
+            ``euler``/``heun``), ``schedule`` (see :mod:`crpse.sampler_spec`).
 
     Raises:
         ValueError: invalid settings (the message names the fix).
@@ -247,18 +250,16 @@ class Enhancer:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if steps is not None and steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
+        request = SamplerRequest.from_options(sampler, steps, t_start, **sampler_options)
         self.model, self.device = load_inference_model(model, device)
         self.seed = secrets.randbits(63) if seed is None else int(seed)
         self.batch_size = int(batch_size)
         transform = self.model.transform
         frame_multiple = int(getattr(self.model, "frame_multiple", 64))
         self.plan = plan_windows(self.model.sample_rate, window, overlap, transform.hop_length, frame_multiple)
-        self.sampler, self.steps, self.t_start, self.sampler_options = self._resolve_sampling(
-            sampler, steps, t_start, dict(sampler_options)
-        )
-        self._noise_draws = self._count_noise_draws()
+        #: the resolved sampler setting (``None`` for a predictive model), resolved here once
+        self.spec: SamplerSpec | None = resolve_sampler(self.model, request)
+        self._noise_draws = 0 if self.spec is None else self.spec.noise_draws
 
     # -- settings -----------------------------------------------------------------------------------------------
     @property
@@ -268,26 +269,7 @@ class Enhancer:
 
     @property
     def is_predictive(self) -> bool:
-        return not hasattr(self.model, "sde")
-
-    def _resolve_sampling(
-        self, sampler: str | None, steps: int | None, t_start: float | None, options: dict[str, Any]
-    ) -> tuple[str | None, int | None, float | None, dict[str, Any]]:
-        options = {k: v for k, v in options.items() if v is not None}
-        if self.is_predictive:
-            if sampler not in (None, "reverse", "predictive") or options or t_start is not None:
-                raise ValueError(
-                    "this is a predictive model (one network call, no sampler): drop --sampler/--t-start/"
-                    "sampler options"
-                )
-            return None, 1, None, {}
-        from crpse.sampling import resolve_sampler
-
-        self._choice = resolve_sampler(self.model, sampler, steps, t_start, **options)
-        return self._choice.sampler, self._choice.steps, self._choice.t_start, self._choice.options
-
-    def _count_noise_draws(self) -> int:
-        return 0 if self.is_predictive else self._choice.noise_draws
+        return self.spec is None
 
     def num_windows(self, frames: int, sample_rate: int) -> int:
         """Windows per channel for a signal of ``frames`` samples at ``sample_rate``."""
@@ -295,11 +277,7 @@ class Enhancer:
 
     def describe(self) -> str:
         """A one-line summary of the settings (for logs)."""
-        if self.is_predictive:
-            how = "predictive (1 call)"
-        else:
-            opts = "".join(f", {k}={v}" for k, v in self.sampler_options.items())
-            how = f"{self.sampler} sampler, {self.steps} step(s) from t={self.t_start:g}{opts}"
+        how = "predictive (1 call)" if self.spec is None else self.spec.describe()
         window = "whole signal" if self.plan.window is None else (
             f"{self.plan.window / self.sample_rate:.2f} s windows, {self.plan.overlap / self.sample_rate:.2f} s overlap"
         )
@@ -485,20 +463,7 @@ class Enhancer:
                     ]
                 )
                 noise.append(torch.from_numpy(z).unsqueeze(1).to(self.device))
-        from crpse.sampling import sample
-
-        if self.is_predictive:
-            x_hat, _ = sample(model, y)
-        else:
-            x_hat, _ = sample(
-                model,
-                y,
-                sampler=self.sampler,
-                steps=self.steps,
-                t_start=self.t_start,
-                noise=noise,
-                **self.sampler_options,
-            )
+        x_hat, _ = run_sampler(model, y, self.spec, noise=noise)
         wave = transform.to_wave(x_hat[..., :frames], padded_length)[:, :length]
         return wave.float().cpu().numpy()
 

@@ -12,7 +12,8 @@ from typing import Literal
 import torch
 
 from crpse._tensor import append_dims, batch_times, randn_like
-from crpse.sampling import NoiseSource, resolve_t_start, reverse_step, time_grid
+from crpse.sampler_spec import UNIFORM, Schedule, check_t_start
+from crpse.sampling import NoiseSource, reverse_step, time_grid
 from crpse.score_model import PredictiveModel, ScoreModel
 
 
@@ -56,6 +57,7 @@ def crp_loss(
     noise: Sequence[torch.Tensor] | None = None,
     generator: torch.Generator | None = None,
     grad_step: Literal["last", "random"] | int = "last",
+    schedule: Schedule = UNIFORM,
 ) -> torch.Tensor:
     """Correcting the reverse process (stage 2): run the ``steps``-step reverse sampler from ``t_start`` and regress
     the mean of one step onto the marginal mean at that step's end time (for the last step: the clean ``x``).
@@ -71,6 +73,7 @@ def crp_loss(
         noise: ``[z_prior, z_1, ...]``: the prior draw and one draw per noisy step before the chosen one.
         generator: random generator (noise, and the step index for ``grad_step="random"``).
         grad_step: ``last`` (the paper), ``random`` (uniform over the N steps) or an explicit index.
+        schedule: time schedule of the grid (as the sampler's, :func:`crpse.sampling.time_grid`).
     """
     if grad_step == "last":
         stop = steps - 1
@@ -80,8 +83,8 @@ def crp_loss(
         stop = grad_step
     else:
         raise ValueError(f"grad_step must be 'last', 'random' or an index in [0, {steps}), got {grad_step!r}")
-    t_start = resolve_t_start(model, t_start)
-    times, sizes = time_grid(t_start, model.sde.t_eps, steps, y)
+    check_t_start(t_start, model.sde.t_eps, model.sde.t_max)
+    times, sizes = time_grid(t_start, model.sde.t_eps, steps, y, schedule)
     draw = NoiseSource(y, 1 + stop, noise, generator)
     batch = y.shape[0]
     with torch.no_grad():

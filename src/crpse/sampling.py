@@ -1,33 +1,44 @@
-"""Samplers: plain functions of (model, y, steps, noise or generator), each returning ``(estimate, nfe)``.
+"""Samplers: plain functions of (model, y, time grid, noise source), each returning ``(estimate, nfe)``.
 
 All work on compressed complex spectrograms ``[B, 1, F, T]`` with ``T`` a multiple of ``model.frame_multiple``.
-The time grid is ``linspace(t_start, t_eps, steps)``; step ``i`` goes from ``t_i`` to ``t_{i+1}`` and the last
-step from ``t_eps`` all the way to 0, returning the noiseless mean (the reference's ``denoise=True``).
+As in k-diffusion, a sampler receives everything it needs and resolves nothing itself: the time grid ``times``
+(``[steps]``, from ``t_start`` down to the SDE's ``t_eps``; :func:`time_grid`) and a noise source (a callable that
+returns the next standard complex normal tensor shaped like ``y``; :class:`NoiseSource`). Step ``i`` goes from
+``times[i]`` to ``times[i + 1]`` and the last step from ``t_eps`` all the way to 0, returning the noiseless mean
+(the reference's ``denoise=True``).
 
-Noise can be given explicitly (``noise=[z_prior, z_1, z_2, ...]``, one complex tensor shaped like ``y`` per noisy
-draw, in the reference's order) or drawn from ``generator``. The CRP loss (:mod:`crpse.losses`) calls
-:func:`reverse_step`, the step these samplers take, so what is trained is exactly what is sampled.
+Which sampler runs, with how many steps and from when, is a :class:`crpse.sampler_spec.SamplerSpec`, resolved once
+(:func:`resolve_sampler`) and run by :func:`run_sampler`; :func:`sample` does both for one-off calls. The CRP loss
+(:mod:`crpse.losses`) calls :func:`reverse_step`, the step these samplers take, so what is trained is exactly what
+is sampled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from crpse._tensor import append_dims, batch_times, randn_like
+from crpse.sampler_spec import HEUN, ODE, PC, REVERSE, SCHEDULES, UNIFORM, SamplerRequest, SamplerSpec, Schedule
 from crpse.score_model import Model, PredictiveModel, ScoreModel
 
 Callback = Callable[[dict[str, Any]], None]
+#: a noise source: each call returns the next noise tensor (standard complex normal, shaped like ``y``)
+Noise = Callable[[], torch.Tensor]
 
-#: steps used when a sampler other than the model's own is asked for without a step count
-_DEFAULT_STEPS = {"reverse": 1, "pc": 30, "ode": 30}
+
+def step_sizes(times: torch.Tensor) -> torch.Tensor:
+    """Step sizes of a grid ``[steps]``: ``times[i] - times[i + 1]``, and ``times[-1]`` for the last step (to 0)."""
+    return torch.cat([times[:-1] - times[1:], times[-1:]])
 
 
-def time_grid(t_start: float, t_end: float, steps: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The reference grid: ``linspace(t_start, t_end, steps)`` and step sizes (the last one is ``t_end``).
+def time_grid(
+    t_start: float, t_end: float, steps: int, like: torch.Tensor, schedule: Schedule = UNIFORM
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sampler grid from ``t_start`` down to ``t_end`` (``uniform``: the reference's ``linspace``) and its
+    step sizes (the last one is ``t_end``).
 
     Returns:
         ``(times [steps], step_sizes [steps])`` in ``like``'s real dtype and device.
@@ -36,14 +47,15 @@ def time_grid(t_start: float, t_end: float, steps: int, like: torch.Tensor) -> t
         raise ValueError(f"steps must be >= 1, got {steps}")
     if not t_end < t_start or t_end <= 0:
         raise ValueError(f"need 0 < t_end < t_start, got t_start={t_start}, t_end={t_end}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown time schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     dtype = like.real.dtype if like.is_complex() else like.dtype
     times = torch.linspace(t_start, t_end, steps, dtype=dtype, device=like.device)
-    sizes = torch.cat([times[:-1] - times[1:], times[-1:]])
-    return times, sizes
+    return times, step_sizes(times)
 
 
 class NoiseSource:
-    """Yields noise tensors from an explicit list, or draws them from a generator."""
+    """Yields noise tensors from an explicit list, or draws them from a generator (a :data:`Noise` callable)."""
 
     def __init__(self, like: torch.Tensor, needed: int, noise: Sequence[torch.Tensor] | None,
                  generator: torch.Generator | None) -> None:
@@ -66,14 +78,6 @@ def _require_score_model(model: Model, sampler: str) -> ScoreModel:
     if isinstance(model, PredictiveModel) or not hasattr(model, "sde"):
         raise ValueError(f"the {sampler} sampler needs a score model, got {type(model).__name__}")
     return model
-
-
-def resolve_t_start(model: ScoreModel, t_start: float | None) -> float:
-    sde = model.sde
-    t_start = sde.t_max if t_start is None else float(t_start)
-    if not sde.t_eps < t_start <= sde.t_max:
-        raise ValueError(f"t_start must lie in ({sde.t_eps}, {sde.t_max}] for {type(sde).__name__}, got {t_start}")
-    return t_start
 
 
 def reverse_step(
@@ -108,40 +112,31 @@ def reverse_step(
 
 
 def reverse_sample(
-    model: ScoreModel,
-    y: torch.Tensor,
-    steps: int = 1,
-    t_start: float | None = 0.5,
-    noise: Sequence[torch.Tensor] | None = None,
-    generator: torch.Generator | None = None,
-    callback: Callback | None = None,
+    model: ScoreModel, y: torch.Tensor, times: torch.Tensor, noise: Noise, callback: Callback | None = None
 ) -> tuple[torch.Tensor, int]:
-    """CRP inference: start at ``y + std(t_start) z`` and take ``steps`` Euler-Maruyama steps down to 0.
+    """CRP inference: start at ``y + std(t_start) z`` and take one Euler-Maruyama step per grid time down to 0.
+
+    Draws ``steps`` noise tensors: the prior's, then one per step except the last (which returns its mean).
 
     Args:
-        model: a score model (CRP fine-tuned for this steps/t_start, or a DSM model).
+        model: a score model (CRP fine-tuned for this grid, or a DSM model).
         y: complex ``[B, 1, F, T]`` noisy spectrogram.
-        steps: number of steps = network calls (the paper's headline: 1).
-        t_start: reverse starting point (paper: 0.5; ``None``: the SDE's ``t_max``).
-        noise: ``[z_prior, z_1, ..., z_{steps-1}]`` (``steps`` tensors), or ``None`` to draw from ``generator``.
-        generator: random generator on ``y``'s device.
+        times: ``[steps]`` grid from t_start down to t_eps (:func:`time_grid`); steps = network calls.
+        noise: the noise source.
         callback: called after each step with ``{"i", "t", "x", "mean"}``.
 
     Returns:
         ``(x_hat [B, 1, F, T], nfe)`` with ``nfe == steps``.
     """
-    model = _require_score_model(model, "reverse")
-    t_start = resolve_t_start(model, t_start)
-    draw = NoiseSource(y, steps, noise, generator)
-    times, sizes = time_grid(t_start, model.sde.t_eps, steps, y)
-    batch = y.shape[0]
-    x = model.sde.prior(y, batch_times(t_start, batch, y), noise=draw())
+    model = _require_score_model(model, REVERSE)
+    steps, sizes, batch = times.shape[0], step_sizes(times), y.shape[0]
+    x = model.sde.prior(y, batch_times(times[0], batch, y), noise=noise())
     mean = x
     for i in range(steps):
         last = i == steps - 1
         x, mean = reverse_step(
             model, x, y, batch_times(times[i], batch, y), batch_times(sizes[i], batch, y),
-            noise=None if last else draw(),
+            noise=None if last else noise(),
         )
         if callback is not None:
             callback({"i": i, "t": times[i], "x": x, "mean": mean})
@@ -160,12 +155,11 @@ def langevin_correct(
 def pc_sample(
     model: ScoreModel,
     y: torch.Tensor,
-    steps: int = 30,
-    corrector_steps: int = 1,
-    snr: float = 0.5,
-    t_start: float | None = None,
-    noise: Sequence[torch.Tensor] | None = None,
-    generator: torch.Generator | None = None,
+    times: torch.Tensor,
+    noise: Noise,
+    *,
+    corrector_steps: int,
+    snr: float,
     callback: Callback | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Predictor-corrector sampling (SGMSE+/BBED baseline): per step, ``corrector_steps`` Langevin corrections, then
@@ -177,21 +171,16 @@ def pc_sample(
     Returns:
         ``(x_hat [B, 1, F, T], nfe)`` with ``nfe == steps * (corrector_steps + 1)``.
     """
-    model = _require_score_model(model, "pc")
-    if corrector_steps < 0:
-        raise ValueError(f"corrector_steps must be >= 0, got {corrector_steps}")
-    t_start = resolve_t_start(model, t_start)
-    draw = NoiseSource(y, 1 + steps * corrector_steps + steps - 1, noise, generator)
-    times, sizes = time_grid(t_start, model.sde.t_eps, steps, y)
-    batch = y.shape[0]
-    x = model.sde.prior(y, batch_times(t_start, batch, y), noise=draw())
+    model = _require_score_model(model, PC)
+    steps, sizes, batch = times.shape[0], step_sizes(times), y.shape[0]
+    x = model.sde.prior(y, batch_times(times[0], batch, y), noise=noise())
     mean = x
     for i in range(steps):
         t = batch_times(times[i], batch, y)
         for _ in range(corrector_steps):
-            x = langevin_correct(model, x, y, t, snr, draw())
+            x = langevin_correct(model, x, y, t, snr, noise())
         last = i == steps - 1
-        x, mean = reverse_step(model, x, y, t, batch_times(sizes[i], batch, y), noise=None if last else draw())
+        x, mean = reverse_step(model, x, y, t, batch_times(sizes[i], batch, y), noise=None if last else noise())
         if callback is not None:
             callback({"i": i, "t": times[i], "x": x, "mean": mean})
     return mean, steps * (corrector_steps + 1)
@@ -200,43 +189,37 @@ def pc_sample(
 def ode_sample(
     model: ScoreModel,
     y: torch.Tensor,
-    steps: int = 30,
-    t_start: float | None = None,
-    method: str = "euler",
-    noise: Sequence[torch.Tensor] | None = None,
-    generator: torch.Generator | None = None,
+    times: torch.Tensor,
+    noise: Noise,
+    *,
+    ode_method: str,
     callback: Callback | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Probability-flow ODE ``dx/dt = f(x, t, y) - g(t)**2 s(x, y, t) / 2`` with fixed steps.
+    """Probability-flow ODE ``dx/dt = f(x, t, y) - g(t)**2 s(x, y, t) / 2`` on the grid ``times``.
 
-    Starts at ``y + std(t_start) z`` (one noise tensor) and integrates on the sampler grid down to 0. ``heun``
-    adds a second evaluation at the end of each step except the last (t = 0 cannot be evaluated: the network is
-    conditioned on log t), as in EDM.
+    Starts at ``y + std(t_start) z`` (one noise tensor) and integrates down to 0. ``heun`` adds a second
+    evaluation at the end of each step except the last (t = 0 cannot be evaluated: the network is conditioned on
+    log t), as in EDM.
 
     Returns:
         ``(x_hat [B, 1, F, T], nfe)``; ``nfe = steps`` (Euler) or ``2 * steps - 1`` (Heun).
     """
-    model = _require_score_model(model, "ode")
-    if method not in ("euler", "heun"):
-        raise ValueError(f"method must be 'euler' or 'heun', got {method!r}")
-    t_start = resolve_t_start(model, t_start)
+    model = _require_score_model(model, ODE)
     sde = model.sde
-    draw = NoiseSource(y, 1, noise, generator)
-    times, sizes = time_grid(t_start, sde.t_eps, steps, y)
-    batch = y.shape[0]
+    steps, sizes, batch = times.shape[0], step_sizes(times), y.shape[0]
 
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         g2 = append_dims(sde.diffusion(t) ** 2, x.dim())
         return sde.drift(x, t, y) - 0.5 * g2 * model(x, y, t)
 
-    x = sde.prior(y, batch_times(t_start, batch, y), noise=draw())
+    x = sde.prior(y, batch_times(times[0], batch, y), noise=noise())
     nfe = 0
     for i in range(steps):
         t, dt = batch_times(times[i], batch, y), batch_times(sizes[i], batch, y)
         d = velocity(x, t)
         nfe += 1
         x_next = x - d * append_dims(dt, x.dim())
-        if method == "heun" and i < steps - 1:
+        if ode_method == HEUN and i < steps - 1:
             d_next = velocity(x_next, t - dt)
             nfe += 1
             x_next = x - 0.5 * (d + d_next) * append_dims(dt, x.dim())
@@ -246,75 +229,61 @@ def ode_sample(
     return x, nfe
 
 
-#: options each sampler accepts besides steps and t_start
-SAMPLER_OPTIONS: dict[str, tuple[str, ...]] = {
-    "reverse": (),
-    "pc": ("corrector_steps", "snr"),
-    "ode": ("method",),  # ``ode_method`` is accepted as an alias
-}
+def resolve_sampler(model: Model, request: SamplerRequest = SamplerRequest()) -> SamplerSpec | None:
+    """The complete sampler setting ``request`` gives on ``model`` (``None`` for a predictive model).
 
+    Unset fields come from the model's own setting (``model.inference``); see :meth:`SamplerRequest.resolve`.
 
-@dataclass(frozen=True)
-class SamplerChoice:
-    """A fully resolved sampler setting: which sampler, how many steps, from when, with which options."""
-
-    sampler: str
-    steps: int
-    t_start: float
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def noise_draws(self) -> int:
-        """Number of noise tensors the sampler draws (the length of its ``noise=`` list)."""
-        if self.sampler == "reverse":
-            return self.steps
-        if self.sampler == "pc":
-            return 1 + self.steps * int(self.options["corrector_steps"]) + self.steps - 1
-        return 1
-
-    @property
-    def network_calls(self) -> int:
-        if self.sampler == "pc":
-            return self.steps * (int(self.options["corrector_steps"]) + 1)
-        if self.sampler == "ode" and self.options["method"] == "heun":
-            return 2 * self.steps - 1
-        return self.steps
-
-
-def resolve_sampler(
-    model: ScoreModel, sampler: str | None = None, steps: int | None = None, t_start: float | None = None,
-    **options: Any,
-) -> SamplerChoice:
-    """Fill unset sampler settings from ``model.inference`` and validate them.
-
-    The model's own steps and t_start apply when its own sampler is used; another sampler named without a step
-    count gets its usual default (``pc``/``ode``: 30). ``t_start=None`` then means the SDE's ``t_max``.
+    Raises:
+        ValueError: the request does not fit the model (unknown option for the sampler, t_start outside the
+            SDE's range, or any sampler setting for a predictive model).
     """
-    settings = model.inference
-    sampler = sampler or settings.sampler
-    if sampler not in SAMPLER_OPTIONS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLER_OPTIONS)}")
-    if "ode_method" in options:
-        options["method"] = options.pop("ode_method")
-    options = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(options) - set(SAMPLER_OPTIONS[sampler]))
-    if unknown:
-        allowed = ", ".join(SAMPLER_OPTIONS[sampler]) or "none"
-        raise ValueError(f"options {unknown} do not apply to the {sampler} sampler (it takes: {allowed})")
-    if sampler == settings.sampler:
-        steps = steps or settings.steps
-        t_start = settings.t_start if t_start is None else t_start
-    else:
-        steps = steps or _DEFAULT_STEPS[sampler]
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    defaults = {"corrector_steps": settings.corrector_steps, "snr": settings.snr, "method": settings.ode_method}
-    full = {name: options.get(name, defaults[name]) for name in SAMPLER_OPTIONS[sampler]}
-    if sampler == "pc" and int(full["corrector_steps"]) < 0:
-        raise ValueError(f"corrector_steps must be >= 0, got {full['corrector_steps']}")
-    if sampler == "ode" and full["method"] not in ("euler", "heun"):
-        raise ValueError(f"the ode method must be 'euler' or 'heun', got {full['method']!r}")
-    return SamplerChoice(sampler, int(steps), resolve_t_start(model, t_start), full)
+    if isinstance(model, PredictiveModel):
+        if not request.is_empty():
+            raise ValueError(
+                "this is a predictive model (one network call, no sampler): it maps y to x directly; drop the "
+                "sampler settings (--sampler, --steps, --t-start and sampler options)"
+            )
+        return None
+    model = _require_score_model(model, request.sampler or model.inference.sampler)
+    return request.resolve(model.inference, model.sde.t_eps, model.sde.t_max)
+
+
+def run_sampler(
+    model: Model,
+    y: torch.Tensor,
+    spec: SamplerSpec | None,
+    noise: Sequence[torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+    callback: Callback | None = None,
+) -> tuple[torch.Tensor, int]:
+    """Run a resolved setting (from :func:`resolve_sampler`): build its grid and noise source and call its sampler.
+
+    Args:
+        model: score model, or predictive model with ``spec=None`` (one network call).
+        y: complex ``[B, 1, F, T]`` noisy spectrogram, normalised and compressed like the training data.
+        spec: resolved setting (``t_start`` set).
+        noise: the ``spec.noise_draws`` noise tensors in sampling order, or ``None`` to draw from ``generator``.
+        generator: random generator on ``y``'s device.
+        callback: called after each step (see the samplers).
+
+    Returns:
+        ``(x_hat [B, 1, F, T], nfe)``.
+    """
+    if spec is None:
+        if not isinstance(model, PredictiveModel):
+            raise ValueError("a score model needs a sampler setting; resolve one with resolve_sampler(model)")
+        return model(y), 1
+    if spec.t_start is None:
+        raise ValueError("the sampler setting is not resolved (t_start is None); use resolve_sampler(model, ...)")
+    model = _require_score_model(model, spec.sampler)
+    draw = NoiseSource(y, spec.noise_draws, noise, generator)
+    times, _ = time_grid(spec.t_start, model.sde.t_eps, spec.steps, y, spec.schedule)
+    if spec.sampler == REVERSE:
+        return reverse_sample(model, y, times, draw, callback)
+    if spec.sampler == PC:
+        return pc_sample(model, y, times, draw, corrector_steps=spec.corrector_steps, snr=spec.snr, callback=callback)
+    return ode_sample(model, y, times, draw, ode_method=spec.ode_method, callback=callback)
 
 
 def sample(
@@ -327,11 +296,11 @@ def sample(
     generator: torch.Generator | None = None,
     **options: Any,
 ) -> tuple[torch.Tensor, int]:
-    """Enhance a spectrogram batch with the model's intended sampler, or the one named.
+    """Enhance a spectrogram batch with the model's own sampler setting, or the one asked for (one-off calls).
 
-    Unset ``sampler``, ``steps``, ``t_start`` and sampler options (``corrector_steps``, ``snr``, ``method``) come
-    from ``model.inference`` (:func:`resolve_sampler`). A :class:`PredictiveModel` is one network call whatever
-    the settings.
+    Unset ``sampler``, ``steps``, ``t_start`` and options (``corrector_steps``, ``snr``, ``ode_method`` or
+    ``method``, ``schedule``) come from ``model.inference``. A :class:`PredictiveModel` is one network call.
+    Repeated calls should resolve once (:func:`resolve_sampler`) and use :func:`run_sampler`.
 
     Args:
         model: score or predictive model.
@@ -340,15 +309,5 @@ def sample(
     Returns:
         ``(x_hat [B, 1, F, T], nfe)``.
     """
-    if isinstance(model, PredictiveModel):
-        if sampler not in (None, "predictive", "reverse"):
-            raise ValueError(f"a predictive model has no {sampler!r} sampler: it maps y to x in one call")
-        return model(y), 1
-    choice = resolve_sampler(model, sampler, steps, t_start, **options)
-    if choice.sampler == "reverse":
-        return reverse_sample(model, y, choice.steps, choice.t_start, noise=noise, generator=generator)
-    if choice.sampler == "pc":
-        return pc_sample(model, y, choice.steps, t_start=choice.t_start, noise=noise, generator=generator,
-                         **choice.options)
-    return ode_sample(model, y, choice.steps, t_start=choice.t_start, noise=noise, generator=generator,
-                      **choice.options)
+    request = SamplerRequest.from_options(sampler, steps, t_start, **options)
+    return run_sampler(model, y, resolve_sampler(model, request), noise=noise, generator=generator)

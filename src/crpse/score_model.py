@@ -7,45 +7,18 @@ spectral transform, its sample rate and the sampler settings it was trained for.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from crpse.nn.ncsnpp import NCSNpp, NCSNppConfig, count_parameters, named_config
+from crpse.sampler_spec import CRP_SPEC, PREDICTIVE_SPEC, SamplerSpec
 from crpse.sde import BBED, OUVE, SDE, sde_from_dict
 from crpse.spectral import SpecTransform
 
 ModelKind = Literal["score", "predictive"]
-SamplerName = Literal["reverse", "pc", "ode"]
-
-
-@dataclass(frozen=True)
-class InferenceSettings:
-    """The sampler a model is meant to be used with (CRP: ``reverse``, N steps from ``t_start``).
-
-    Attributes:
-        sampler: ``reverse`` (Euler-Maruyama from t_start, CRP), ``pc`` (predictor-corrector) or ``ode``.
-        steps: number of reverse steps N (network calls for ``reverse``).
-        t_start: start time of the reverse process; ``None`` means the SDE's ``t_max``.
-        corrector_steps: Langevin corrector steps per step (``pc`` only).
-        snr: corrector signal-to-noise ratio (``pc`` only).
-        ode_method: ``euler`` or ``heun`` (``ode`` only).
-    """
-
-    sampler: SamplerName = "reverse"
-    steps: int = 1
-    t_start: float | None = 0.5
-    corrector_steps: int = 1
-    snr: float = 0.5
-    ode_method: Literal["euler", "heun"] = "euler"
-
-    def __post_init__(self) -> None:
-        if self.sampler not in ("reverse", "pc", "ode"):
-            raise ValueError(f"sampler must be 'reverse', 'pc' or 'ode', got {self.sampler!r}")
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
 
 
 @dataclass(frozen=True)
@@ -59,7 +32,7 @@ class ModelConfig:
         transform: STFT + compression settings.
         sample_rate: the rate the model was trained at; inputs are resampled to it.
         stage: how the weights were trained: ``dsm``, ``crp``, ``predictive`` or ``untrained``.
-        inference: the sampler settings the model is meant for.
+        inference: the sampler setting the model is meant for.
         pad_mode: frame padding of spectrograms, ``zero`` (reference) or ``reflect``.
     """
 
@@ -69,7 +42,7 @@ class ModelConfig:
     transform: SpecTransform = field(default_factory=SpecTransform)
     sample_rate: int = 16000
     stage: str = "untrained"
-    inference: InferenceSettings = field(default_factory=InferenceSettings)
+    inference: SamplerSpec = CRP_SPEC
     pad_mode: Literal["zero", "reflect"] = "zero"
 
     def __post_init__(self) -> None:
@@ -94,7 +67,7 @@ class ModelConfig:
             "transform": self.transform.to_dict(),
             "sample_rate": self.sample_rate,
             "stage": self.stage,
-            "inference": asdict(self.inference),
+            "inference": self.inference.to_dict(),
             "pad_mode": self.pad_mode,
         }
 
@@ -108,7 +81,7 @@ class ModelConfig:
             transform=SpecTransform(**data["transform"]),
             sample_rate=int(data["sample_rate"]),
             stage=data.get("stage", "untrained"),
-            inference=InferenceSettings(**data.get("inference", {})),
+            inference=SamplerSpec.from_dict(data.get("inference", {})),
             pad_mode=data.get("pad_mode", "zero"),
         )
 
@@ -130,7 +103,7 @@ class _SpectralModel(nn.Module):
         return self.config.sample_rate
 
     @property
-    def inference(self) -> InferenceSettings:
+    def inference(self) -> SamplerSpec:
         return self.config.inference
 
     @property
@@ -215,7 +188,7 @@ def build_model(
     kind: ModelKind = "score",
     sample_rate: int = 16000,
     transform: SpecTransform | None = None,
-    inference: InferenceSettings | None = None,
+    inference: SamplerSpec | None = None,
     seed: int | None = None,
 ) -> Model:
     """Build a randomly initialised model.
@@ -239,7 +212,7 @@ def build_model(
         transform=transform or SpecTransform(),
         sample_rate=sample_rate,
         stage="untrained",
-        inference=inference or (InferenceSettings() if kind == "score" else InferenceSettings(steps=1, t_start=None)),
+        inference=inference or (CRP_SPEC if kind == "score" else PREDICTIVE_SPEC),
     )
     if seed is None:
         return model_from_config(config)

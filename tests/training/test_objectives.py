@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from crpse.nn.ncsnpp import named_config
-from crpse.score_model import InferenceSettings, build_model
+from crpse.sampler_spec import SamplerSpec
+from crpse.score_model import build_model
 from crpse.training.module import EnhancementModule, derived_seed
 from crpse.training.settings import TrainSettings
 
@@ -28,8 +29,9 @@ def _module(stage: str, lr: float) -> EnhancementModule:
     kind = "predictive" if stage == "predictive" else "score"
     model = build_model(MICRO, kind=kind, seed=0)
     if stage == "crp":
-        model.with_config(inference=InferenceSettings(sampler="reverse", steps=2, t_start=0.5))
-    settings = TrainSettings(stage=stage, lr=lr, crp_steps=(2, 2), crp_t_start=(0.5, 0.5), crp_inference_steps=2)
+        model.with_config(inference=SamplerSpec(sampler="reverse", steps=2, t_start=0.5))
+    settings = TrainSettings(stage=stage, lr=lr, crp_steps=(2, 2), crp_t_start=(0.5, 0.5),
+                             crp_inference=SamplerSpec(steps=2))
     return EnhancementModule(model, settings)
 
 

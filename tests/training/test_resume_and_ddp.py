@@ -17,9 +17,10 @@ import torch
 from crpse.checkpoint import CheckpointError, load_model, read_checkpoint
 from crpse.cli import build_parser
 from crpse.data import find_pairs
+from crpse.sampler_spec import SamplerRequest
 from crpse.training.module import derived_seed
 from crpse.training.runner import prepare
-from crpse.training.validation import ValidationSampler, score_pair
+from crpse.training.validation import score_pair
 
 _ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
@@ -141,7 +142,7 @@ def test_ddp_with_two_cpu_processes_writes_one_set_of_checkpoints(corpus: Path, 
     assert "distributed_backend=gloo" in result.stdout + result.stderr
     # each rank scored one of the two files; the logged means are over both (gathered sums / counts)
     model = load_model(checkpoints / "last.ckpt", ema=True)
-    choice = ValidationSampler(sampler="pc", steps=2, corrector_steps=1, snr=0.5)
+    choice = SamplerRequest(sampler="pc", steps=2, corrector_steps=1, snr=0.5)
     scores = [score_pair(model, pair, choice, seed=derived_seed(0, 4, i))
               for i, pair in enumerate(find_pairs(corpus / "valid"))]
     assert len(scores) == 2

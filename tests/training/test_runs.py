@@ -14,8 +14,9 @@ import torch
 from crpse.checkpoint import load_model, read_checkpoint
 from crpse.cli import build_parser, main
 from crpse.data import find_pairs
+from crpse.sampler_spec import SamplerRequest
 from crpse.training.module import derived_seed
-from crpse.training.validation import ValidationSampler, score_pair
+from crpse.training.validation import score_pair
 
 GOLDEN_PICKLE = "public_official_pickle.ckpt"
 
@@ -63,7 +64,7 @@ def test_validation_metrics_are_the_ema_models_scores(dsm_run: Path, corpus: Pat
     extra = read_checkpoint(dsm_run / "checkpoints" / "last.ckpt")["extra"]
     model = load_model(dsm_run / "checkpoints" / "last.ckpt", ema=True)
     pairs = find_pairs(corpus / "valid")
-    choice = ValidationSampler(sampler="pc", steps=2, corrector_steps=1, snr=0.5)
+    choice = SamplerRequest(sampler="pc", steps=2, corrector_steps=1, snr=0.5)
     scores = [score_pair(model, pair, choice, seed=derived_seed(0, 4, i)) for i, pair in enumerate(pairs)]
     for name in ("pesq", "estoi", "si_sdr"):
         expected = sum(s[name] for s in scores) / len(scores)

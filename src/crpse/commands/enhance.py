@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crpse.chunking import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW
+from crpse.sampler_spec import CRP_SPEC, ODE_METHODS, SAMPLERS, SCHEDULES
 
 _DESCRIPTION = """\
 Enhance WAV/FLAC/OGG/MP3 files, or folders of them (searched recursively; the folder layout is kept under
@@ -45,12 +46,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "(default: the bundled model 'default')",
     )
     sampling = parser.add_argument_group("sampler (defaults: the model's own settings)")
-    sampling.add_argument("--sampler", choices=("reverse", "pc", "ode"), help="reverse = CRP Euler-Maruyama")
+    sampling.add_argument("--sampler", choices=SAMPLERS, help="reverse = CRP Euler-Maruyama")
     sampling.add_argument("--steps", type=_positive_int, metavar="N", help="reverse steps (network calls)")
-    sampling.add_argument("--t-start", type=float, metavar="T", help="reverse starting time, e.g. 0.5")
+    sampling.add_argument("--t-start", type=float, metavar="T", help=f"reverse starting time, e.g. {CRP_SPEC.t_start:g}")
     sampling.add_argument("--corrector-steps", type=_non_negative_int, metavar="K", help="pc: Langevin steps")
     sampling.add_argument("--snr", type=float, metavar="R", help="pc: corrector signal-to-noise ratio")
-    sampling.add_argument("--ode-method", choices=("euler", "heun"), help="ode: integrator")
+    sampling.add_argument("--ode-method", choices=ODE_METHODS, help="ode: integrator")
+    sampling.add_argument("--schedule", choices=SCHEDULES, help="spacing of the sampler's time grid")
     sampling.add_argument(
         "--seed", type=int, default=_DEFAULT_SEED,
         help=f"noise seed; the same seed gives identical output (default: {_DEFAULT_SEED})",
@@ -151,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             corrector_steps=args.corrector_steps,
             snr=args.snr,
-            method=args.ode_method,
+            ode_method=args.ode_method,
+            schedule=args.schedule,
         )
     except (OSError, ValueError, TypeError, RuntimeError) as error:
         message = _one_line(error)

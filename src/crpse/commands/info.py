@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from crpse.sampler_spec import SAMPLER_OPTIONS
+
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``info`` sub-command to ``subparsers`` and return its parser."""
@@ -73,7 +75,7 @@ def format_summary(path: str | Path, summary: dict[str, Any]) -> str:
         steps = inference.pop("steps", "?")
         t_start = inference.pop("t_start", None)
         t_text = "the SDE's t_max" if t_start is None else f"{t_start:g}"
-        relevant = {"pc": ("corrector_steps", "snr"), "ode": ("ode_method",)}.get(str(sampler), ())
+        relevant = SAMPLER_OPTIONS.get(str(sampler), ())
         extra = "".join(f", {k}={_format_value(inference[k])}" for k in relevant if k in inference)
         intended = f"{sampler}, {steps} step(s) from t_start={t_text}{extra}"
     else:

@@ -19,6 +19,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, DSM_VALIDATION, SAMPLERS, SamplerRequest
+
 _DESCRIPTION = """\
 Train with Lightning (needs crpse[train]). Data: DATA_DIR/{train,valid}/{clean,noisy}/*.wav paired by file name,
 random crops of --num-frames frames normalised by the noisy crop's peak. Everything goes to --run-dir: logs
@@ -31,14 +33,15 @@ _STAGES = {
         "stage 1: denoising score matching (BBED or OUVE score model)",
         "Stage 1 (DSM): t ~ U(t_eps, t_max) per example, loss 1/2 |std(t) s(x_t, y, t) + z|^2. Defaults follow "
         "the reference (Adam 1e-4, EMA 0.999, batch 16, BBED k=2.6 c=0.52). Validation enhances --num-eval-files "
-        "files with a cheap PC sampler (10 steps = 20 network calls) by default; --val-steps 30 is the reference's.",
+        f"files with a cheap PC sampler ({DSM_VALIDATION.steps} steps = {2 * (DSM_VALIDATION.steps or 0)} network "
+        f"calls) by default; --val-steps {DSM_SPEC.steps} is the reference's.",
     ),
     "crp": (
         "stage 2: correcting the reverse process (fine-tune a score model for N steps)",
         "Stage 2 (CRP): start at y + std(t_start) z, run N reverse steps without gradient except the last, and "
         "regress the last step's mean onto the clean spectrogram (Adam 1e-5). --init takes a crpse checkpoint or "
         "a reference sgmse / sgmse-bbed / sgmse_crp checkpoint; the EMA continues from its EMA (and update count). "
-        "The saved model records sampler 'reverse' with --inference-steps and --inference-t-start.",
+        f"The saved model records sampler '{CRP_SPEC.sampler}' with --inference-steps and --inference-t-start.",
     ),
     "predictive": (
         "baseline: the same network mapping y directly to x",
@@ -151,9 +154,9 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
 
     if stage == "crp":
         crp = parser.add_argument_group("CRP")
-        crp.add_argument("--steps", default="1", metavar="N|MIN..MAX",
+        crp.add_argument("--steps", default=str(CRP_SPEC.steps), metavar="N|MIN..MAX",
                          help="reverse steps per training batch, or an inclusive range drawn per batch")
-        crp.add_argument("--t-start", default="0.5", metavar="T|A..B",
+        crp.add_argument("--t-start", default=f"{CRP_SPEC.t_start:g}", metavar="T|A..B",
                          help="reverse start time t_rsp, or a range drawn uniformly per batch")
         crp.add_argument("--grad-step", choices=("last", "random"), default="last",
                          help="step whose network call gets the gradient (the paper: last)")
@@ -171,14 +174,14 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
     val.add_argument("--val-loss-batches", type=int, default=0, metavar="N",
                      help="validation-loss batches per validation (0: all validation files)")
     if stage != "predictive":
-        val.add_argument("--val-sampler", choices=("model", "reverse", "pc", "ode"),
-                         default="pc" if stage == "dsm" else "model",
+        default = DSM_VALIDATION if stage == "dsm" else SamplerRequest()
+        val.add_argument("--val-sampler", choices=("model", *SAMPLERS), default=default.sampler or "model",
                          help="sampler for the scored files ('model': the model's inference setting)")
-        val.add_argument("--val-steps", type=int, default=10 if stage == "dsm" else None, metavar="N",
+        val.add_argument("--val-steps", type=int, default=default.steps, metavar="N",
                          help="sampler steps (unset: the model's)")
         val.add_argument("--val-t-start", type=float, metavar="T", help="sampler start time (unset: the model's)")
-        val.add_argument("--val-corrector-steps", type=int, default=1, metavar="N", help="PC corrector steps")
-        val.add_argument("--val-snr", type=float, default=0.5, metavar="R", help="PC corrector SNR")
+        val.add_argument("--val-corrector-steps", type=int, metavar="N", help="PC corrector steps (unset: the model's)")
+        val.add_argument("--val-snr", type=float, metavar="R", help="PC corrector SNR (unset: the model's)")
     val.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
                      help="write last.ckpt and full_state.ckpt every N optimiser steps (also after each validation)")
 

@@ -27,7 +27,7 @@ import torch
 from crpse.checkpoint import save_model
 from crpse.data import SpeechPair
 from crpse.losses import crp_loss, dsm_loss, predictive_loss
-from crpse.score_model import Model
+from crpse.score_model import Model, ModelConfig
 from crpse.training.ema import ExponentialMovingAverage
 from crpse.training.rng import capture_rng_state, restore_rng_state
 from crpse.training.settings import TrainSettings
@@ -119,12 +119,16 @@ class EnhancementModule(L.LightningModule):
         if stage == "predictive":
             return predictive_loss(model, x, y)  # type: ignore[arg-type]
         if validation:
-            steps, t_start, grad_step = self.settings.crp_inference_steps, self.settings.crp_inference_t_start, "last"
+            spec, grad_step = self.settings.crp_inference, "last"
+            steps, t_start = spec.steps, spec.t_start
         else:
             (steps, t_start), grad_step = self.crp_schedule(self.batches_seen), self.settings.grad_step
             self.log("train/crp_steps", float(steps), on_step=True, on_epoch=False)
             self.log("train/crp_t_start", t_start, on_step=True, on_epoch=False)
-        return crp_loss(model, x, y, steps, t_start, generator=generator, grad_step=grad_step)  # type: ignore[arg-type]
+        schedule = self.settings.crp_inference.schedule
+        return crp_loss(  # type: ignore[arg-type]
+            model, x, y, steps, t_start, generator=generator, grad_step=grad_step, schedule=schedule
+        )
 
     # -- training -----------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -235,7 +239,8 @@ class EnhancementModule(L.LightningModule):
         state = checkpoint.get(STATE_KEY)
         if state is None:
             raise ValueError("this Lightning checkpoint was not written by crpse train (no 'crpse' state)")
-        if state["model_config"] != self.model.config.to_dict():
+        stored = ModelConfig.from_dict(state["model_config"]).to_dict()  # older files lack newer default fields
+        if stored != self.model.config.to_dict():
             raise ValueError(
                 "the checkpoint's model configuration differs from this run's; resume with the run directory that "
                 "wrote it"

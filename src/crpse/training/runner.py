@@ -28,19 +28,17 @@ import torch
 from crpse.checkpoint import CheckpointError
 from crpse.data import find_pairs, num_samples_for_frames, uniform_subset
 from crpse.nn.ncsnpp import named_config
-from crpse.score_model import InferenceSettings, Model, ModelConfig, build_model, model_from_config
+from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, PREDICTIVE_SPEC, SamplerRequest, SamplerSpec, check_t_start
+from crpse.sampling import resolve_sampler
+from crpse.score_model import Model, ModelConfig, build_model, model_from_config
 from crpse.sde import BBED, OUVE
 from crpse.training.checkpointing import FULL_STATE, AtomicCheckpointIO, RunCheckpoints
 from crpse.training.datamodule import PairedSpeechDataModule
 from crpse.training.initialization import load_initial_weights
 from crpse.training.module import EnhancementModule
 from crpse.training.settings import TrainSettings
-from crpse.training.validation import ValidationSampler
 
 logger = logging.getLogger(__name__)
-
-#: the inference setting saved with stage-1 models (the SGMSE+/BBED baseline sampler, as reference checkpoints)
-DSM_INFERENCE = InferenceSettings(sampler="pc", steps=30, t_start=None, corrector_steps=1, snr=0.5)
 
 
 def parse_range(text: Any, kind: type, name: str) -> tuple[Any, Any]:
@@ -149,17 +147,18 @@ def _settings(args: argparse.Namespace, stage: str, model: Model) -> TrainSettin
         t_start = parse_range(args.t_start, float, "--t-start")
         sde = model.sde  # type: ignore[union-attr]
         for value in (*t_start, args.inference_t_start):
-            if value is not None and not sde.t_eps < value <= sde.t_max:
-                raise ValueError(f"CRP start times must lie in ({sde.t_eps}, {sde.t_max}] for this SDE, got {value}")
-        extra = dict(
-            crp_steps=steps, crp_t_start=t_start, grad_step=args.grad_step,
-            crp_inference_steps=args.inference_steps or steps[1],
-            crp_inference_t_start=args.inference_t_start if args.inference_t_start is not None else t_start[1],
+            if value is not None:
+                check_t_start(value, sde.t_eps, sde.t_max, what="CRP start times")
+        inference = SamplerSpec(
+            sampler=CRP_SPEC.sampler,
+            steps=args.inference_steps or steps[1],
+            t_start=args.inference_t_start if args.inference_t_start is not None else t_start[1],
         )
+        extra = dict(crp_steps=steps, crp_t_start=t_start, grad_step=args.grad_step, crp_inference=inference)
     if stage == "predictive":
-        choice = ValidationSampler()
+        choice = SamplerRequest()
     else:
-        choice = ValidationSampler(
+        choice = SamplerRequest(
             sampler=None if args.val_sampler == "model" else args.val_sampler, steps=args.val_steps,
             t_start=args.val_t_start, corrector_steps=args.val_corrector_steps, snr=args.val_snr,
         )
@@ -169,13 +168,9 @@ def _settings(args: argparse.Namespace, stage: str, model: Model) -> TrainSettin
     )
 
 
-def _inference_for(stage: str, settings: TrainSettings) -> InferenceSettings:
-    if stage == "crp":
-        return InferenceSettings(sampler="reverse", steps=settings.crp_inference_steps,
-                                 t_start=settings.crp_inference_t_start)
-    if stage == "dsm":
-        return DSM_INFERENCE
-    return InferenceSettings(sampler="reverse", steps=1, t_start=None)
+def _inference_for(stage: str, settings: TrainSettings) -> SamplerSpec:
+    """The sampler setting saved with the trained model."""
+    return {"crp": settings.crp_inference, "dsm": DSM_SPEC}.get(stage, PREDICTIVE_SPEC)
 
 
 def _loggers(run_dir: Path) -> list[Any]:
@@ -277,7 +272,7 @@ def prepare(args: argparse.Namespace, callbacks: Sequence[L.Callback] = ()) -> t
     settings = _settings(args, stage, model)
     if resume_from is None:
         model.with_config(stage=stage, inference=_inference_for(stage, settings))
-    settings.val_sampler.resolve(model)  # a validation sampler that does not fit the model fails now, not later
+    resolve_sampler(model, settings.val_sampler)  # a validation sampler that does not fit the model fails now
     expected_kind = "predictive" if stage == "predictive" else "score"
     if model.config.kind != expected_kind:
         raise ValueError(f"the {stage} stage needs a {expected_kind} model, but the checkpoint holds a "

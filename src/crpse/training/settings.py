@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from crpse.training.validation import ValidationSampler
+from crpse.sampler_spec import CRP_SPEC, SamplerRequest, SamplerSpec
 
 Stage = Literal["dsm", "crp", "predictive"]
 STAGES: tuple[str, ...] = ("dsm", "crp", "predictive")
@@ -23,8 +23,8 @@ class TrainSettings:
         crp_steps: CRP reverse steps N, drawn uniformly (inclusive) per batch from this range.
         crp_t_start: CRP start time t_rsp, drawn uniformly per batch from this range.
         grad_step: CRP step that carries the gradient: ``last`` (paper) or ``random``.
-        crp_inference_steps, crp_inference_t_start: the CRP model's inference setting (validation, saved config).
-        val_sampler: sampler used to enhance the validation files.
+        crp_inference: the sampler setting the CRP model is trained for (its validation loss, its saved config).
+        val_sampler: the sampler that enhances the validation files (unset fields: the model's own).
         num_eval_files: validation files enhanced full-length at each validation (0: loss only).
         downmix: mono rule of the data.
     """
@@ -33,12 +33,11 @@ class TrainSettings:
     lr: float
     ema_decay: float = 0.999
     seed: int = 0
-    crp_steps: tuple[int, int] = (1, 1)
-    crp_t_start: tuple[float, float] = (0.5, 0.5)
+    crp_steps: tuple[int, int] = (CRP_SPEC.steps, CRP_SPEC.steps)
+    crp_t_start: tuple[float, float] = (CRP_SPEC.t_start, CRP_SPEC.t_start)  # type: ignore[assignment]
     grad_step: Literal["last", "random"] = "last"
-    crp_inference_steps: int = 1
-    crp_inference_t_start: float = 0.5
-    val_sampler: ValidationSampler = field(default_factory=ValidationSampler)
+    crp_inference: SamplerSpec = CRP_SPEC
+    val_sampler: SamplerRequest = SamplerRequest()
     num_eval_files: int = 10
     downmix: Literal["mean", "first"] = "mean"
 

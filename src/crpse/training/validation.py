@@ -11,64 +11,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from crpse.data import Downmix, SpeechPair, read_audio
-from crpse.sampling import SamplerChoice, resolve_sampler, sample
-from crpse.score_model import Model, PredictiveModel
+from crpse.sampler_spec import SamplerRequest
+from crpse.sampling import resolve_sampler, run_sampler
+from crpse.score_model import Model
 
 #: metric names, in the order of :func:`metric_sums`
 METRICS = ("pesq", "estoi", "si_sdr")
-
-
-@dataclass(frozen=True)
-class ValidationSampler:
-    """The sampler validation asks for; ``None`` fields take the model's own inference settings
-    (:func:`crpse.sampling.resolve_sampler` fills them in).
-
-    Attributes:
-        sampler: ``reverse``, ``pc``, ``ode`` or ``None`` (the model's sampler).
-        steps: number of steps N.
-        t_start: start time (``None``: the model's, or the SDE's ``t_max`` for another sampler).
-        corrector_steps, snr: predictor-corrector options (``pc`` only).
-    """
-
-    sampler: str | None = None
-    steps: int | None = None
-    t_start: float | None = None
-    corrector_steps: int | None = None
-    snr: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.sampler not in (None, "reverse", "pc", "ode"):
-            raise ValueError(f"sampler must be 'reverse', 'pc', 'ode' or None (the model's), got {self.sampler!r}")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
-
-    def resolve(self, model: Model) -> SamplerChoice | None:
-        """The complete setting this request gives on ``model`` (``None`` for a predictive model).
-
-        Raises:
-            ValueError: the request does not fit the model (e.g. a start time outside the SDE's range).
-        """
-        if isinstance(model, PredictiveModel):
-            return None
-        options: dict[str, Any] = {}
-        if (self.sampler or model.inference.sampler) == "pc":
-            options = {"corrector_steps": self.corrector_steps, "snr": self.snr}
-        return resolve_sampler(model, self.sampler, self.steps, self.t_start, **options)
-
-    def describe(self, model: Model) -> str:
-        """E.g. ``reverse N=1 t_start=0.5 (1 calls)``: what will actually run on ``model``."""
-        choice = self.resolve(model)
-        if choice is None:
-            return "predictive (1 call)"
-        options = "".join(f" {k}={v}" for k, v in choice.options.items())
-        return f"{choice.sampler} N={choice.steps} t_start={choice.t_start:g}{options} ({choice.network_calls} calls)"
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -79,7 +33,7 @@ def _device(model: torch.nn.Module) -> torch.device:
 def enhance_waveform(
     model: Model,
     noisy: np.ndarray,
-    choice: ValidationSampler = ValidationSampler(),
+    choice: SamplerRequest = SamplerRequest(),
     generator: torch.Generator | None = None,
 ) -> tuple[np.ndarray, int]:
     """Enhance one mono waveform ``[L]`` (at the model's rate) in a single pass.
@@ -94,12 +48,7 @@ def enhance_waveform(
     wave = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32) / scale).to(device)[None]
     y = model.transform.to_spec(wave)
     y = model.transform.pad_frames(y, model.frame_multiple, mode=model.config.pad_mode)
-    resolved = choice.resolve(model)
-    if resolved is None:
-        x_hat, nfe = sample(model, y)
-    else:
-        x_hat, nfe = sample(model, y, resolved.sampler, resolved.steps, resolved.t_start, generator=generator,
-                            **resolved.options)
+    x_hat, nfe = run_sampler(model, y, resolve_sampler(model, choice), generator=generator)
     estimate = model.transform.to_wave(x_hat, length)[0] * scale
     return estimate.float().cpu().numpy(), nfe
 
@@ -107,7 +56,7 @@ def enhance_waveform(
 def score_pair(
     model: Model,
     pair: SpeechPair,
-    choice: ValidationSampler = ValidationSampler(),
+    choice: SamplerRequest = SamplerRequest(),
     seed: int = 0,
     downmix: Downmix = "mean",
 ) -> dict[str, float]:
@@ -116,7 +65,7 @@ def score_pair(
     Args:
         model: the model to validate (e.g. the EMA copy), in eval mode.
         pair: the files; both are read at the model's rate.
-        choice: sampler settings.
+        choice: the sampler asked for (unset fields: the model's own).
         seed: seed of the sampler noise (fixed, so validations are comparable over training).
         downmix: mono rule for multichannel files.
 
