@@ -96,10 +96,10 @@ def run_spec(
     model, y: torch.Tensor, *, noise=None, generator=None, callback=None, **spec_fields
 ) -> tuple[torch.Tensor, int]:
     """Run the sampler setting ``SamplerSpec(**spec_fields)`` (``t_start=None``: the SDE's ``t_max``) on ``y``."""
-    from crpse.sampling import run_sampler
+    from crpse.sampling import sample
 
     spec = SamplerSpec(**spec_fields).with_time_range(model.sde.t_eps, model.sde.t_max)
-    return run_sampler(model, y, spec, noise=noise, generator=generator, callback=callback)
+    return sample(model, y, spec, noise=noise, generator=generator, callback=callback)
 
 
 @pytest.fixture(scope="session")

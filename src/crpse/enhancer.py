@@ -40,6 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from crpse import sampling
 from crpse.audio import (
     AUDIO_SUFFIXES,
     BLOCK_FRAMES,
@@ -59,7 +60,6 @@ from crpse.chunking import (
     plan_windows,
 )
 from crpse.sampler_spec import SamplerRequest, SamplerSpec
-from crpse.sampling import resolve_sampler, run_sampler
 
 if TYPE_CHECKING:
     from crpse.score_model import Model
@@ -258,7 +258,7 @@ class Enhancer:
         frame_multiple = int(getattr(self.model, "frame_multiple", 64))
         self.plan = plan_windows(self.model.sample_rate, window, overlap, transform.hop_length, frame_multiple)
         #: the resolved sampler setting (``None`` for a predictive model), resolved here once
-        self.spec: SamplerSpec | None = resolve_sampler(self.model, request)
+        self.spec: SamplerSpec | None = sampling.resolve_sampler(self.model, request)
         self._noise_draws = 0 if self.spec is None else self.spec.noise_draws
 
     # -- settings -----------------------------------------------------------------------------------------------
@@ -463,7 +463,7 @@ class Enhancer:
                     ]
                 )
                 noise.append(torch.from_numpy(z).unsqueeze(1).to(self.device))
-        x_hat, _ = run_sampler(model, y, self.spec, noise=noise)
+        x_hat, _ = sampling.sample(model, y, spec=self.spec, noise=noise)
         wave = transform.to_wave(x_hat[..., :frames], padded_length)[:, :length]
         return wave.float().cpu().numpy()
 

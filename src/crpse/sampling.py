@@ -8,7 +8,7 @@ returns the next standard complex normal tensor shaped like ``y``; :class:`Noise
 (the reference's ``denoise=True``).
 
 Which sampler runs, with how many steps and from when, is a :class:`crpse.sampler_spec.SamplerSpec`, resolved once
-(:func:`resolve_sampler`) and run by :func:`run_sampler`; :func:`sample` does both for one-off calls. The CRP loss
+(:func:`resolve_sampler`) and run by :func:`sample` (which resolves it itself for one-off calls). The CRP loss
 (:mod:`crpse.losses`) calls :func:`reverse_step`, the step these samplers take, so what is trained is exactly what
 is sampled.
 """
@@ -249,20 +249,26 @@ def resolve_sampler(model: Model, request: SamplerRequest = SamplerRequest()) ->
     return request.resolve(model.inference, model.sde.t_eps, model.sde.t_max)
 
 
-def run_sampler(
+def sample(
     model: Model,
     y: torch.Tensor,
-    spec: SamplerSpec | None,
+    spec: SamplerSpec | None = None,
     noise: Sequence[torch.Tensor] | None = None,
     generator: torch.Generator | None = None,
     callback: Callback | None = None,
+    **request: Any,
 ) -> tuple[torch.Tensor, int]:
-    """Run a resolved setting (from :func:`resolve_sampler`): build its grid and noise source and call its sampler.
+    """Enhance a spectrogram batch: run a resolved sampler setting, or resolve one first.
+
+    ``spec`` is a setting resolved by :func:`resolve_sampler` (callers that sample repeatedly resolve once and
+    pass it). Without it, the keywords ``sampler``, ``steps``, ``t_start``, ``corrector_steps``, ``snr``,
+    ``ode_method`` (or ``method``) and ``schedule`` are resolved against ``model.inference`` here. A
+    :class:`PredictiveModel` is one network call.
 
     Args:
-        model: score model, or predictive model with ``spec=None`` (one network call).
+        model: score or predictive model.
         y: complex ``[B, 1, F, T]`` noisy spectrogram, normalised and compressed like the training data.
-        spec: resolved setting (``t_start`` set).
+        spec: resolved setting (``t_start`` set), or ``None``.
         noise: the ``spec.noise_draws`` noise tensors in sampling order, or ``None`` to draw from ``generator``.
         generator: random generator on ``y``'s device.
         callback: called after each step (see the samplers).
@@ -271,9 +277,11 @@ def run_sampler(
         ``(x_hat [B, 1, F, T], nfe)``.
     """
     if spec is None:
-        if not isinstance(model, PredictiveModel):
-            raise ValueError("a score model needs a sampler setting; resolve one with resolve_sampler(model)")
-        return model(y), 1
+        spec = resolve_sampler(model, SamplerRequest.from_options(**request))
+    elif request:
+        raise ValueError(f"pass either a resolved spec or sampler options, not both (got {sorted(request)})")
+    if spec is None:  # predictive model
+        return model(y), 1  # type: ignore[call-arg]
     if spec.t_start is None:
         raise ValueError("the sampler setting is not resolved (t_start is None); use resolve_sampler(model, ...)")
     model = _require_score_model(model, spec.sampler)
@@ -284,30 +292,3 @@ def run_sampler(
     if spec.sampler == PC:
         return pc_sample(model, y, times, draw, corrector_steps=spec.corrector_steps, snr=spec.snr, callback=callback)
     return ode_sample(model, y, times, draw, ode_method=spec.ode_method, callback=callback)
-
-
-def sample(
-    model: Model,
-    y: torch.Tensor,
-    sampler: str | None = None,
-    steps: int | None = None,
-    t_start: float | None = None,
-    noise: Sequence[torch.Tensor] | None = None,
-    generator: torch.Generator | None = None,
-    **options: Any,
-) -> tuple[torch.Tensor, int]:
-    """Enhance a spectrogram batch with the model's own sampler setting, or the one asked for (one-off calls).
-
-    Unset ``sampler``, ``steps``, ``t_start`` and options (``corrector_steps``, ``snr``, ``ode_method`` or
-    ``method``, ``schedule``) come from ``model.inference``. A :class:`PredictiveModel` is one network call.
-    Repeated calls should resolve once (:func:`resolve_sampler`) and use :func:`run_sampler`.
-
-    Args:
-        model: score or predictive model.
-        y: complex ``[B, 1, F, T]`` noisy spectrogram, normalised and compressed like the training data.
-
-    Returns:
-        ``(x_hat [B, 1, F, T], nfe)``.
-    """
-    request = SamplerRequest.from_options(sampler, steps, t_start, **options)
-    return run_sampler(model, y, resolve_sampler(model, request), noise=noise, generator=generator)

@@ -18,7 +18,7 @@ import torch
 
 from crpse.data import Downmix, SpeechPair, read_audio
 from crpse.sampler_spec import SamplerRequest
-from crpse.sampling import resolve_sampler, run_sampler
+from crpse.sampling import resolve_sampler, sample
 from crpse.score_model import Model
 
 #: metric names, in the order of :func:`metric_sums`
@@ -48,7 +48,7 @@ def enhance_waveform(
     wave = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32) / scale).to(device)[None]
     y = model.transform.to_spec(wave)
     y = model.transform.pad_frames(y, model.frame_multiple, mode=model.config.pad_mode)
-    x_hat, nfe = run_sampler(model, y, resolve_sampler(model, choice), generator=generator)
+    x_hat, nfe = sample(model, y, resolve_sampler(model, choice), generator=generator)
     estimate = model.transform.to_wave(x_hat, length)[0] * scale
     return estimate.float().cpu().numpy(), nfe
 
