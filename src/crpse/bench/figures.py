@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from crpse.sampler_spec import REVERSE
+
 __all__ = ["nfe_plot", "sweep_heatmaps"]
 
 _LABELS = {"pesq": "PESQ", "si_sdr": "SI-SDR (dB)", "estoi": "ESTOI", "si_sir": "SI-SIR (dB)",
@@ -112,7 +114,7 @@ def sweep_heatmaps(table: Sequence[Row], directory: str | Path, metrics: Sequenc
     splits = list(dict.fromkeys(r["split"] for r in table))
     for split in splits:
         rows = [r for r in table if r["split"] == split]
-        grid_rows = [r for r in rows if r["sampler"] == "reverse"]
+        grid_rows = [r for r in rows if r["sampler"] == REVERSE]
         predictive = [r for r in rows if r["sampler"] == "predictive"]
         for schedule in dict.fromkeys(r["schedule"] for r in grid_rows):
             members = [r for r in grid_rows if r["schedule"] == schedule]

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from crpse.sampler_spec import UNIFORM
+
 #: a setting within this much PESQ of the model's best on valid/ is validated (issue 18)
 DEFAULT_TOLERANCE = 0.05
 #: the only split a region (and a default setting) may be chosen on
@@ -58,7 +60,7 @@ class ValidatedRegion:
     def inside(self) -> tuple[GridPoint, ...]:
         return tuple(p for p in self.points if p.inside)
 
-    def contains(self, sampler: str, steps: int, t_start: float, schedule: str = "uniform") -> bool:
+    def contains(self, sampler: str, steps: int, t_start: float, schedule: str = UNIFORM) -> bool:
         """Whether a setting lies in the region (see the module docstring)."""
         if steps < 3:  # one or two steps: every schedule gives the same grid (t_start, then t_eps)
             schedule = "uniform"
@@ -154,7 +156,7 @@ def write_region(
     if set_default:
         inference = dict(data["config"].get("inference") or {})
         inference.update(sampler=region.best.sampler, steps=region.best.steps, t_start=region.best.t_start)
-        if region.best.schedule != "uniform" or "schedule" in inference:
+        if region.best.schedule != UNIFORM or "schedule" in inference:
             inference["schedule"] = region.best.schedule
         data["config"] = {**data["config"], "inference": inference}
     atomic_torch_save(data, destination)

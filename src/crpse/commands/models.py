@@ -13,6 +13,8 @@ import json
 import sys
 from typing import Any
 
+from crpse.sampler_spec import SamplerSpec
+
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``models`` sub-command to ``subparsers`` and return its parser."""
@@ -59,11 +61,7 @@ def sampler_setting(inference: dict[str, Any] | None) -> str:
     """``reverse, 1 step from t=0.3`` (or ``predictive, 1 call``) from a checkpoint's inference settings."""
     if inference is None:
         return "predictive, 1 call"
-    t_start = inference.get("t_start")
-    text = f"{inference['sampler']}, {inference['steps']} step(s) from t={'t_max' if t_start is None else f'{t_start:g}'}"
-    if inference["sampler"] == "pc":
-        text += f", {inference.get('corrector_steps')} corrector step(s), snr {inference.get('snr')}"
-    return text
+    return SamplerSpec.from_dict(inference).describe()
 
 
 def run(args: argparse.Namespace) -> int:
