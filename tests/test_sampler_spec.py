@@ -117,6 +117,7 @@ def test_dict_round_trip_and_old_checkpoints_without_schedule() -> None:
 def test_describe() -> None:
     assert SamplerSpec().describe() == "reverse, 1 step(s) from t=0.5"
     assert DSM_SPEC.describe() == "pc, 30 step(s) from t=t_max, corrector_steps=1, snr=0.5"
+    assert SamplerSpec(steps=3, schedule="power").describe() == "reverse, 3 step(s) from t=0.5, power schedule"
 
 
 def test_the_module_does_not_import_torch() -> None:

@@ -122,3 +122,13 @@ def test_sample_dispatch() -> None:
         sample(model, y, sampler="ddim")
     with pytest.raises(ValueError, match="t_start"):
         sample(model, y, t_start=1.5)
+
+
+def test_the_spec_schedule_reaches_the_grid() -> None:
+    x0, y = _problem()
+    oracle = OracleScore(BBED(), x0)
+    seen: list[float] = []
+    run_spec(oracle, y, steps=4, t_start=0.5, schedule="power", generator=torch.Generator().manual_seed(0),
+             callback=lambda info: seen.append(float(info["t"])))
+    expected, _ = time_grid(0.5, BBED().t_eps, 4, y, "power")
+    assert seen == expected.tolist() and seen != time_grid(0.5, BBED().t_eps, 4, y)[0].tolist()

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 
 SamplerName = Literal["reverse", "pc", "ode"]
 OdeMethod = Literal["euler", "heun"]
-Schedule = Literal["uniform"]
+Schedule = Literal["uniform", "power"]
 
 #: Euler-Maruyama steps of the reverse SDE from t_start (CRP's sampler)
 REVERSE: Final = "reverse"
@@ -31,9 +31,11 @@ SAMPLERS: tuple[SamplerName, ...] = (REVERSE, PC, ODE)
 EULER: Final = "euler"
 HEUN: Final = "heun"
 ODE_METHODS: tuple[OdeMethod, ...] = (EULER, HEUN)
-#: time schedules of the sampler grid; ``uniform`` is the reference's ``linspace(t_start, t_eps, steps)``
+#: time schedules of the sampler grid (:mod:`crpse.schedules`): ``uniform`` is the reference's
+#: ``linspace(t_start, t_eps, steps)``, ``power`` an EDM-like spacing with shorter steps towards t_eps
 UNIFORM: Final = "uniform"
-SCHEDULES: tuple[Schedule, ...] = (UNIFORM,)
+POWER: Final = "power"
+SCHEDULES: tuple[Schedule, ...] = (UNIFORM, POWER)
 #: the options each sampler takes besides steps, t_start and schedule
 SAMPLER_OPTIONS: dict[str, tuple[str, ...]] = {REVERSE: (), PC: ("corrector_steps", "snr"), ODE: ("ode_method",)}
 #: steps of a sampler asked for without a step count when it is not the model's own sampler

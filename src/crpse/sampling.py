@@ -21,7 +21,8 @@ from typing import Any
 import torch
 
 from crpse._tensor import append_dims, batch_times, randn_like
-from crpse.sampler_spec import HEUN, ODE, PC, REVERSE, SCHEDULES, UNIFORM, SamplerRequest, SamplerSpec, Schedule
+from crpse.sampler_spec import HEUN, ODE, PC, REVERSE, UNIFORM, SamplerRequest, SamplerSpec, Schedule
+from crpse.schedules import schedule_times
 from crpse.score_model import Model, PredictiveModel, ScoreModel
 
 Callback = Callable[[dict[str, Any]], None]
@@ -37,20 +38,14 @@ def step_sizes(times: torch.Tensor) -> torch.Tensor:
 def time_grid(
     t_start: float, t_end: float, steps: int, like: torch.Tensor, schedule: Schedule = UNIFORM
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sampler grid from ``t_start`` down to ``t_end`` (``uniform``: the reference's ``linspace``) and its
-    step sizes (the last one is ``t_end``).
+    """The sampler grid from ``t_start`` down to ``t_end`` on a time schedule (:mod:`crpse.schedules`; ``uniform``:
+    the reference's ``linspace``) and its step sizes (the last one is ``t_end``).
 
     Returns:
         ``(times [steps], step_sizes [steps])`` in ``like``'s real dtype and device.
     """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    if not t_end < t_start or t_end <= 0:
-        raise ValueError(f"need 0 < t_end < t_start, got t_start={t_start}, t_end={t_end}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown time schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     dtype = like.real.dtype if like.is_complex() else like.dtype
-    times = torch.linspace(t_start, t_end, steps, dtype=dtype, device=like.device)
+    times = schedule_times(schedule, t_start, t_end, steps, dtype=dtype, device=like.device)
     return times, step_sizes(times)
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import torch
 
+from crpse.sampler_spec import SCHEDULES, UNIFORM
+
 #: the schedules, the first being the default
-SCHEDULE_NAMES: tuple[str, ...] = ("uniform", "power")
+SCHEDULE_NAMES: tuple[str, ...] = SCHEDULES
 #: exponent of the ``power`` schedule (EDM uses 7 on sigma; 3 keeps the first steps usable at N = 3..5)
 POWER_RHO = 3.0
 
@@ -34,7 +36,7 @@ def schedule_times(
         raise ValueError(f"steps must be >= 1, got {steps}")
     if not 0 < t_end < t_start:
         raise ValueError(f"need 0 < t_end < t_start, got t_start={t_start}, t_end={t_end}")
-    if schedule == "uniform" or steps < 3:
+    if schedule == UNIFORM or steps < 3:
         return torch.linspace(t_start, t_end, steps, dtype=dtype, device=device)
     fraction = torch.linspace(0.0, 1.0, steps, dtype=torch.float64)
     low, high = t_end ** (1.0 / POWER_RHO), t_start ** (1.0 / POWER_RHO)
