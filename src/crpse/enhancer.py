@@ -277,7 +277,8 @@ class Enhancer:
 
     def describe(self) -> str:
         """A one-line summary of the settings (for logs)."""
-        how = "predictive (1 call)" if self.spec is None else self.spec.describe()
+        spec = self.spec
+        how = "predictive (1 call)" if spec is None else f"{spec.sampler} sampler, {spec.describe_steps()}"
         window = "whole signal" if self.plan.window is None else (
             f"{self.plan.window / self.sample_rate:.2f} s windows, {self.plan.overlap / self.sample_rate:.2f} s overlap"
         )

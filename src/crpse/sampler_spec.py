@@ -102,10 +102,14 @@ class SamplerSpec:
 
     def describe(self) -> str:
         """E.g. ``reverse, 1 step(s) from t=0.5`` or ``pc, 30 step(s) from t=0.999, corrector_steps=1, snr=0.5``."""
+        return f"{self.sampler}, {self.describe_steps()}"
+
+    def describe_steps(self) -> str:
+        """The setting without the sampler's name: ``1 step(s) from t=0.5``."""
         start = "t_max" if self.t_start is None else f"{self.t_start:g}"
         schedule = "" if self.schedule == UNIFORM else f", {self.schedule} schedule"
         options = "".join(f", {k}={v:g}" if isinstance(v, float) else f", {k}={v}" for k, v in self.options.items())
-        return f"{self.sampler}, {self.steps} step(s) from t={start}{schedule}{options}"
+        return f"{self.steps} step(s) from t={start}{schedule}{options}"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for checkpoints and JSON)."""
