@@ -70,14 +70,20 @@ def _interrupt(argv: list[str], ready: Callable[[subprocess.Popen], bool], timeo
     """Run ``crpse argv`` in its own process group, press Ctrl-C (SIGINT to the group) once ``ready``."""
     process = subprocess.Popen([sys.executable, "-m", "crpse", *argv], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while not ready(process):
-        assert process.poll() is None, f"finished before it could be interrupted: {process.communicate()}"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGINT)
-    _, err = process.communicate(timeout=timeout)
-    return process.returncode, err
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready(process):
+            assert process.poll() is None, f"finished before it could be interrupted: {process.communicate()}"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=timeout)
+        return process.returncode, err
+    finally:  # a failed wait must not leave the command (and its workers) running after the test
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
 
 
 def _largest_file(folder: Path, pattern: str) -> int:
@@ -91,6 +97,21 @@ def _largest_file(folder: Path, pattern: str) -> int:
 def _children(process: subprocess.Popen) -> list[str]:
     path = Path(f"/proc/{process.pid}/task/{process.pid}/children")
     return path.read_text().split() if path.exists() else []
+
+
+def _ignores_sigint(pid: str) -> bool:
+    """Whether process ``pid`` has set SIGINT to ignored (a pool worker after its initializer ran)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigIgn:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    return False
+
+
+def _workers_ready(process: subprocess.Popen, count: int = 2) -> bool:
+    """At least ``count`` worker processes exist and all of them ignore Ctrl-C (their initializer has run)."""
+    children = _children(process)
+    return len(children) >= count and all(_ignores_sigint(pid) for pid in children)
 
 
 def test_ctrl_c_during_enhance_leaves_no_partial_file(tiny_ckpt: Path, tmp_path: Path) -> None:
@@ -119,7 +140,7 @@ def test_ctrl_c_during_evaluate_stops_the_workers_quietly(tmp_path: Path) -> Non
     status, err = _interrupt(
         ["evaluate", "--clean", str(tmp_path / "clean"), "--enhanced", str(tmp_path / "enhanced"),
          "-o", str(tmp_path / "res" / "r.csv"), "--no-dnsmos", "--jobs", "2"],
-        ready=lambda process: len(_children(process)) >= 2,
+        ready=_workers_ready,
     )
     assert status == 130
     assert err == "crpse: interrupted\n"
