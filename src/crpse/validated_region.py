@@ -94,3 +94,31 @@ class ValidatedRegion:
             files=int(data.get("files", 0)), best=GridPoint(**data["best"]),
             points=tuple(GridPoint(**p) for p in data["points"]),
         )
+
+
+def read_region(checkpoint: Mapping[str, Any]) -> ValidatedRegion | None:
+    """The region stored in a checkpoint dict (``extra["validated_region"]``), if any."""
+    stored = (checkpoint.get("extra") or {}).get("validated_region")
+    return None if stored is None else ValidatedRegion.from_dict(stored)
+
+
+def resolved_setting(enhancer: Any) -> tuple[str, int, float, str] | None:
+    """``(sampler, steps, t_start, schedule)`` an :class:`~crpse.enhancer.Enhancer` runs (``None``: predictive)."""
+    if enhancer.is_predictive:
+        return None
+    spec = getattr(enhancer, "spec", None)
+    if spec is not None:
+        return spec.sampler, int(spec.steps), float(spec.t_start), str(getattr(spec, "schedule", "uniform"))
+    schedule = str(enhancer.sampler_options.get("schedule", "uniform"))
+    return enhancer.sampler, int(enhancer.steps), float(enhancer.t_start), schedule
+
+
+def region_warning(region: ValidatedRegion, sampler: str, steps: int, t_start: float, schedule: str) -> str | None:
+    """The warning for a setting outside ``region`` (``None`` inside it)."""
+    if region.contains(sampler, steps, t_start, schedule):
+        return None
+    best = region.best
+    return (f"{sampler} N={steps} t_start={t_start:g} ({schedule} schedule) is outside this model's validated region "
+            f"(settings within {region.tolerance:g} {region.metric.upper()} of its best on {region.split}/); its best "
+            f"is {best.sampler} N={best.steps} t_start={best.t_start:g} ({best.schedule}); `crpse info` lists the "
+            "region")

@@ -114,7 +114,8 @@ def test_bad_options_are_one_line_errors(bench_corpus: Path, micro_models: dict[
     assert "none of the splits test, test_mismatched, test_real" in capsys.readouterr().err
 
 
-def test_sweep_region_and_default_setting(bench_corpus: Path, micro_models: dict[str, Path], tmp_path: Path) -> None:
+def test_sweep_region_and_default_setting(bench_corpus: Path, micro_models: dict[str, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sweep"
     status = main([
         "bench", "sweep", "--corpus", str(bench_corpus), "--splits", "valid", "-o", str(out),
@@ -140,6 +141,19 @@ def test_sweep_region_and_default_setting(bench_corpus: Path, micro_models: dict
         "reverse", region["best"]["steps"], region["best"]["t_start"])
     assert read_checkpoint(target)["extra"]["validated_region"] == region
     assert math.isfinite(best)
+
+    # crpse info shows the region; crpse enhance warns outside it and not inside
+    capsys.readouterr()
+    assert main(["info", str(target)]) == 0
+    shown = capsys.readouterr().out
+    assert "validated:    within 0.05 PESQ of the best" in shown and "reverse uniform N=1: t_start" in shown
+    noisy = bench_corpus / "valid" / "noisy" / "valid_0.wav"
+    assert main(["enhance", str(noisy), "-o", str(tmp_path / "inside"), "--model", str(target), "-q"]) == 0
+    assert "validated region" not in capsys.readouterr().err
+    assert main(["enhance", str(noisy), "-o", str(tmp_path / "outside"), "--model", str(target), "-q",
+                 "--steps", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "reverse N=3" in err and "outside this model's validated region" in err
 
 
 def test_sweep_runs_other_schedules_only_where_they_differ() -> None:

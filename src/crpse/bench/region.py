@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crpse.sampler_spec import UNIFORM
-from crpse.validated_region import GridPoint, ValidatedRegion
+from crpse.validated_region import GridPoint, ValidatedRegion, read_region
 
 __all__ = ["DEFAULT_TOLERANCE", "VALID_SPLIT", "GridPoint", "ValidatedRegion", "compute_region", "read_region",
            "write_region"]
@@ -83,9 +83,3 @@ def write_region(
     atomic_torch_save(data, destination)
     load_model(destination)  # the result must load
     return Path(destination)
-
-
-def read_region(data: Mapping[str, Any]) -> ValidatedRegion | None:
-    """The region stored in a checkpoint dict (:func:`crpse.checkpoint.read_checkpoint`), if any."""
-    stored = (data.get("extra") or {}).get("validated_region")
-    return None if stored is None else ValidatedRegion.from_dict(stored)

@@ -111,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
     from crpse.assets import BUNDLED_MODELS, resolve_model
 
     summary = model_summary(model)
+    region = _stored_region(args.model)
+    if region is not None:
+        summary["validated_region"] = region.to_dict()
     shown = args.model
     bundled = BUNDLED_MODELS.get(args.model)
     if bundled is not None:
@@ -122,4 +125,18 @@ def run(args: argparse.Namespace) -> int:
         print(format_summary(shown, summary))
         if bundled is not None:
             print(f"use:          {bundled.intended_use}")
+        if region is not None:
+            print("validated:    " + region.describe().replace("\n", "\n              "))
     return 0
+
+
+def _stored_region(model: Any) -> Any:
+    """The validated region stored in the checkpoint (``crpse bench region``), or ``None``."""
+    from crpse.assets import resolve_model
+    from crpse.checkpoint import read_checkpoint
+    from crpse.validated_region import read_region
+
+    try:
+        return read_region(read_checkpoint(resolve_model(model)))
+    except (OSError, ValueError):
+        return None
