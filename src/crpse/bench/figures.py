@@ -152,7 +152,9 @@ def sweep_heatmaps(table: Sequence[Row], directory: str | Path, metrics: Sequenc
                             if np.isfinite(value):
                                 shade = (float(norm(value)) if norm is not None
                                          else (value - low) / max(high - low, 1e-9))
-                                colour = "white" if (shade < 0.2 or shade > 0.8) else "black"
+                                # dark cells get white text: both ends of RdBu, the low end of viridis
+                                dark = (shade < 0.2 or shade > 0.8) if norm is not None else shade < 0.5
+                                colour = "white" if dark else "black"
                                 axis.text(j, i, f"{value:.1f}" if metric.startswith("si_") else f"{value:.2f}",
                                           ha="center", va="center", fontsize=6, color=colour)
                     axis.set_xticks(range(len(times)), [f"{t:g}" for t in times], fontsize=7)
