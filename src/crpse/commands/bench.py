@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from crpse.sampler_spec import SCHEDULES
+
 #: the test splits of `crpse data synth` (matched, mismatched noise, real speech); the default takes those present
 _TEST_SPLITS = ("test", "test_mismatched", "test_real")
 
@@ -68,7 +70,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     sweep.add_argument("--steps", default="1..5", metavar="LIST", help="reverse steps N (default: 1..5)")
     sweep.add_argument("--t-start", default="0.1..0.9/0.1", metavar="LIST",
                        help="reverse start times (default: 0.1..0.9/0.1)")
-    sweep.add_argument("--schedules", default="uniform", metavar="A,B", help="time schedules (default: uniform)")
+    sweep.add_argument("--schedules", default=",".join(SCHEDULES), metavar="A,B",
+                       help=f"time schedules (default: {','.join(SCHEDULES)})")
     sweep.add_argument("--splits", default="valid,test", metavar="A,B",
                        help="corpus splits (default: valid,test)")
     sweep.add_argument("--tolerance", type=float, default=0.05, metavar="PESQ",

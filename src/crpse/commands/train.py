@@ -19,7 +19,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, DSM_VALIDATION, SAMPLERS, SamplerRequest
+from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, DSM_VALIDATION, SAMPLERS, SCHEDULES, SamplerRequest
 
 _DESCRIPTION = """\
 Train with Lightning (needs crpse[train]). Data: DATA_DIR/{train,valid}/{clean,noisy}/*.wav paired by file name,
@@ -158,8 +158,14 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
                          help="reverse steps per training batch, or an inclusive range drawn per batch")
         crp.add_argument("--t-start", default=f"{CRP_SPEC.t_start:g}", metavar="T|A..B",
                          help="reverse start time t_rsp, or a range drawn uniformly per batch")
+        crp.add_argument("--steps-weighting", choices=("uniform", "cost"), default="uniform",
+                         help="how N is drawn from a --steps range: each N equally often (the reference), or with "
+                              "P(N) ~ 1/(N+2) so that every N gets the same compute")
         crp.add_argument("--grad-step", choices=("last", "random"), default="last",
                          help="step whose network call gets the gradient (the paper: last)")
+        crp.add_argument("--schedule", choices=SCHEDULES, default=CRP_SPEC.schedule,
+                         help="time schedule of the reverse grid in training, saved as the model's (uniform: the "
+                              "reference's linspace; power: shorter steps towards t_eps; the same for N <= 2)")
         crp.add_argument("--inference-steps", type=int, metavar="N",
                          help="N saved as the model's inference setting and used for validation "
                               "(default: the largest --steps)")

@@ -42,6 +42,13 @@ _TRAIN_NOISE, _CRP_SCHEDULE, _VAL_NOISE, _VAL_SAMPLING = 1, 2, 3, 4
 STATE_KEY = "crpse"
 
 
+def crp_steps_weights(low: int, high: int, weighting: str) -> np.ndarray:
+    """Probabilities of N = low..high: ``uniform``, or ``cost`` (proportional to 1 / (N + 2), equal compute per N)."""
+    steps = np.arange(low, high + 1, dtype=np.float64)
+    weights = np.ones_like(steps) if weighting == "uniform" else 1.0 / (steps + 2.0)
+    return weights / weights.sum()
+
+
 def derived_seed(*keys: int) -> int:
     """A 63-bit seed from a sequence of non-negative integers (numpy's SeedSequence hashing)."""
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, dtype=np.uint64)[0] >> 1)
@@ -102,11 +109,19 @@ class EnhancementModule(L.LightningModule):
             return transform.to_spec(clean.float()), transform.to_spec(noisy.float())
 
     def crp_schedule(self, batch_index: int) -> tuple[int, float]:
-        """N and t_start of the CRP training step on batch ``batch_index`` (same on every rank)."""
+        """N and t_start of the CRP training step on batch ``batch_index`` (same on every rank).
+
+        N is drawn from ``settings.crp_steps`` with :func:`crp_steps_weights`, t_start uniformly from
+        ``settings.crp_t_start``.
+        """
         rng = np.random.default_rng([self.settings.seed, _CRP_SCHEDULE, batch_index])
         low, high = self.settings.crp_steps
         a, b = self.settings.crp_t_start
-        steps = int(rng.integers(low, high + 1))
+        if self.settings.crp_steps_weighting == "uniform":  # the reference's randint (same draws as before)
+            steps = int(rng.integers(low, high + 1))
+        else:
+            choices = np.arange(low, high + 1)
+            steps = int(rng.choice(choices, p=crp_steps_weights(low, high, self.settings.crp_steps_weighting)))
         t_start = float(rng.uniform(a, b)) if b > a else float(a)
         return steps, t_start
 

@@ -153,8 +153,10 @@ def _settings(args: argparse.Namespace, stage: str, model: Model) -> TrainSettin
             sampler=CRP_SPEC.sampler,
             steps=args.inference_steps or steps[1],
             t_start=args.inference_t_start if args.inference_t_start is not None else t_start[1],
+            schedule=args.schedule,
         )
-        extra = dict(crp_steps=steps, crp_t_start=t_start, grad_step=args.grad_step, crp_inference=inference)
+        extra = dict(crp_steps=steps, crp_t_start=t_start, grad_step=args.grad_step, crp_inference=inference,
+                     crp_steps_weighting=args.steps_weighting)
     if stage == "predictive":
         choice = SamplerRequest()
     else:

@@ -22,6 +22,10 @@ class TrainSettings:
         seed: seed of everything random in training (crops, noise, t, N, t_start).
         crp_steps: CRP reverse steps N, drawn uniformly (inclusive) per batch from this range.
         crp_t_start: CRP start time t_rsp, drawn uniformly per batch from this range.
+        crp_steps_weighting: how N is drawn from ``crp_steps``: ``uniform`` (each N equally often, the
+            reference's ``randint``) or ``cost`` (P(N) proportional to 1 / (N + 2), the inverse cost of a batch in
+            forward-pass equivalents: N - 1 calls without gradient, one with, about two more for its backward pass;
+            so every N gets the same share of the compute).
         grad_step: CRP step that carries the gradient: ``last`` (paper) or ``random``.
         crp_inference: the sampler setting the CRP model is trained for (its validation loss, its saved config).
         val_sampler: the sampler that enhances the validation files (unset fields: the model's own).
@@ -35,6 +39,7 @@ class TrainSettings:
     seed: int = 0
     crp_steps: tuple[int, int] = (CRP_SPEC.steps, CRP_SPEC.steps)
     crp_t_start: tuple[float, float] = (CRP_SPEC.t_start, CRP_SPEC.t_start)  # type: ignore[assignment]
+    crp_steps_weighting: Literal["uniform", "cost"] = "uniform"
     grad_step: Literal["last", "random"] = "last"
     crp_inference: SamplerSpec = CRP_SPEC
     val_sampler: SamplerRequest = SamplerRequest()
@@ -52,6 +57,8 @@ class TrainSettings:
         a, b = self.crp_t_start
         if not 0 < a <= b:
             raise ValueError(f"CRP t_start must satisfy 0 < min <= max, got {a}..{b}")
+        if self.crp_steps_weighting not in ("uniform", "cost"):
+            raise ValueError(f"crp_steps_weighting must be 'uniform' or 'cost', got {self.crp_steps_weighting!r}")
         if self.grad_step not in ("last", "random"):
             raise ValueError(f"grad_step must be 'last' or 'random', got {self.grad_step!r}")
         if self.num_eval_files < 0:
