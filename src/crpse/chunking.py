@@ -21,8 +21,10 @@ import numpy as np
 #: default window and overlap for enhancing long signals (seconds; the window is rounded up to whole network blocks)
 DEFAULT_WINDOW = 6.0
 DEFAULT_OVERLAP = 1.0
-#: default number of single-channel windows per network call
-DEFAULT_BATCH_SIZE = 4
+#: default number of single-channel windows per network call. 1 on purpose: on CPU, 4 windows per call cost the same
+#: CPU time per window as 1, but twice the peak memory (1.1 GiB instead of 0.55 GiB for the bundled model,
+#: BENCHMARKS.md section 8); on a GPU, larger batches pay off (``--batch-size``)
+DEFAULT_BATCH_SIZE = 1
 
 
 @dataclass(frozen=True)

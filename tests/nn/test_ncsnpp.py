@@ -92,3 +92,20 @@ def test_bf16_autocast_returns_complex64() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = net(torch.randn(1, 2, 256, 64, dtype=torch.complex64), torch.tensor([0.3]))
     assert out.dtype == torch.complex64 and torch.isfinite(torch.view_as_real(out)).all()
+
+
+def test_inference_forward_is_bit_identical_to_training_forward() -> None:
+    """Without autograd the residual blocks update their own intermediates in place: same bits, inputs untouched."""
+    net = _tiny().eval()
+    for parameter in net.parameters():  # non-zero residual branches, so every in-place update matters
+        torch.nn.init.normal_(parameter, std=0.05) if parameter.dim() > 1 else None
+    x = torch.randn(2, 2, 256, 64, dtype=torch.complex64)
+    t = torch.tensor([0.5, 0.1])
+    x_copy = x.clone()
+    with torch.enable_grad():
+        expected = net(x, t).detach()
+    with torch.inference_mode():
+        got = net(x, t)
+    assert torch.equal(got, expected)
+    assert torch.equal(x, x_copy)
+    assert expected.abs().max() > 0.1

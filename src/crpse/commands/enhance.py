@@ -120,6 +120,9 @@ def _output_path(outdir: Path, relative: Path, fmt: str | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Enhance every input; returns 0 when all succeeded, 1 when any failed, 2 for invalid settings."""
+    from crpse.commands.process import prepare_cpu_inference_process
+
+    prepare_cpu_inference_process()  # before torch loads
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
