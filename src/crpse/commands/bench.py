@@ -1,5 +1,5 @@
-"""``crpse bench {quality,sweep,region}``: experiments over checkpoints (the paper table, the t_start x N sweep, and
-a model's validated region).
+"""``crpse bench {quality,sweep,region,speed}``: experiments over checkpoints (the paper table, the t_start x N sweep,
+a model's validated region) and the speed of this machine.
 
 Examples::
 
@@ -10,6 +10,7 @@ Examples::
     crpse bench sweep --corpus $CORPUS --splits valid,test -o results/sweep --model crp1=crp1.ckpt \\
         --model pred=pred.ckpt --steps 1..5 --t-start 0.1..0.9/0.1
     crpse bench region results/sweep --name crp1 --checkpoint crp1.ckpt -o crp1.validated.ckpt
+    crpse bench speed --config model,ncsnpp --seconds 2.04 --batch 1 --threads 2 -o results/speed
 
 The library side is :mod:`crpse.bench`; this module only parses options, prints and sets the exit status.
 """
@@ -46,6 +47,14 @@ _REGION = """\
 Write a model's validated region from a `crpse bench sweep` folder into a copy of its checkpoint, and make the best
 setting on valid/ the checkpoint's default sampler setting (--no-default keeps the current one). `crpse info` shows
 the region; `crpse enhance` warns for settings outside it."""
+
+
+_SPEED = """\
+Time the network (one score-model call: median seconds, achieved GFLOP/s, per-call RTF, for each --config,
+--seconds and --batch), `crpse enhance` end to end in a fresh process (start-up, I/O, resampling, windows and STFT
+included: wall, RTF, CPU time, peak RSS) and the start-up alone (import + model load). Prints a Markdown table
+with the CPU model, ISA flags and threads; -o writes it and a CSV. The machine's other load shows in the wall
+times: compare figures from one run."""
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -86,6 +95,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         help="checkpoint to write (may be the input)")
     region.add_argument("--tolerance", type=float, default=0.05, metavar="PESQ", help="default: 0.05")
     region.add_argument("--no-default", action="store_true", help="keep the checkpoint's default sampler setting")
+    speed = sub.add_parser("speed", help="network and end-to-end speed on this machine", description=_SPEED)
+    speed.add_argument("--model", metavar="PATH", help="checkpoint for the `model` config and end to end "
+                       "(default: the bundled model)")
+    speed.add_argument("--config", default="model", metavar="A,B",
+                       help="networks to time: `model` and/or random tiny, ncsnpp_m, ncsnpp (default: model)")
+    speed.add_argument("--seconds", default="2,6", metavar="A,B", help="audio seconds per item (default: 2,6)")
+    speed.add_argument("--batch", default="1,4", metavar="A,B", help="batch sizes (default: 1,4)")
+    speed.add_argument("--repeats", type=int, default=5, metavar="R", help="timed repeats after a warm-up "
+                       "(default: 5; end to end and start-up: at most 3)")
+    speed.add_argument("--end-to-end", default="60", metavar="A,B",
+                       help="lengths of the `crpse enhance` runs in seconds; 0: none (default: 60)")
+    speed.add_argument("--threads", type=int, default=0, metavar="N", help="torch CPU threads (0: default)")
+    speed.add_argument("-o", "--output", type=Path, metavar="OUT", help="folder for speed.csv and speed.md")
     return parser
 
 
@@ -162,6 +184,10 @@ def _progress(line: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the experiment; 0 on success, 1 with one message line for bad options, data or checkpoints."""
+    if args.bench_command == "speed":
+        from crpse.commands.process import prepare_cpu_inference_process
+
+        prepare_cpu_inference_process()  # the settings `crpse enhance` runs with; before torch loads
     from crpse.checkpoint import CheckpointError
     from crpse.data import DataError
 
@@ -169,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    handlers = {"quality": _run_quality, "sweep": _run_sweep, "region": _run_region}
+    handlers = {"quality": _run_quality, "sweep": _run_sweep, "region": _run_region, "speed": _run_speed}
     try:
         return handlers[args.bench_command](args)
     except (CheckpointError, DataError, FileNotFoundError, ValueError, ImportError) as err:
@@ -265,4 +291,39 @@ def _run_region(args: argparse.Namespace) -> int:
     if not args.no_default:
         print(f"default setting: {best.sampler} N={best.steps} t_start={best.t_start:g} ({best.schedule})")
     print(f"written: {written}")
+    return 0
+
+
+def _run_speed(args: argparse.Namespace) -> int:
+    from crpse.bench import speed
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    lengths = [float(x) for x in _split_list(args.seconds)]
+    batches = [int(x) for x in _split_list(args.batch)]
+    end_to_end = [float(x) for x in _split_list(args.end_to_end) if float(x) > 0]
+    if min(lengths, default=1) <= 0 or min(batches, default=1) < 1:
+        raise ValueError("--seconds must be positive and --batch at least 1")
+    model = str(args.model) if args.model else None
+    machine = speed.machine_info()
+    _progress(f"machine: {machine.describe()}")
+    try:
+        rows = speed.run_speed(
+            _split_list(args.config), lengths, batches, model=model, repeats=args.repeats,
+            end_to_end_seconds=end_to_end, threads=args.threads, progress=_progress,
+        )
+    except RuntimeError as err:  # a `crpse enhance` child failed
+        raise ValueError(str(err)) from err
+    table = speed.markdown_table(rows)
+    text = f"Machine: {machine.describe()}\n\n{table}\n"
+    print(text)
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "speed.md").write_text(text)
+        csv_path = speed.write_csv(rows, args.output / "speed.csv", machine)
+        print(f"written: {csv_path}, {args.output / 'speed.md'}")
     return 0

@@ -1,0 +1,302 @@
+"""Speed of the network and of the whole enhancement path on this machine (``crpse bench speed``).
+
+Three kinds of figures, each the median of ``repeats`` runs after a warm-up:
+
+* **network calls**: one score-model call ``model(x_t, y, t)`` on complex ``[B, 1, 256, T]`` spectrograms under
+  ``torch.inference_mode``, for each network configuration, length and batch size: seconds per call, achieved
+  GFLOP/s (``torch.utils.flop_counter``: a multiply-add is 2 FLOPs) and the per-call real-time factor;
+* **end to end**: ``crpse enhance`` on a generated file, in a fresh process (start-up, model load, reading,
+  resampling, windows, STFT and writing included): wall time, RTF, CPU time and the child's peak RSS;
+* **start-up**: a fresh process that imports crpse and constructs an :class:`~crpse.enhancer.Enhancer`.
+
+Every row carries the machine it ran on (:func:`machine_info`: CPU model, ISA flags, cores, threads, torch), so a
+table means something on the next CPU. Library code: nothing is printed; the CLI formats the rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: ISA flags that decide which kernels (and precisions) are fast, as /proc/cpuinfo names them
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8", "avx512_fp16")
+#: spectrogram frames per second of 16 kHz audio with the reference STFT (hop 128)
+_HOP_SECONDS = 128 / 16000
+
+
+@dataclass(frozen=True)
+class MachineInfo:
+    """Where a figure was measured."""
+
+    cpu: str
+    isa: tuple[str, ...]
+    cores: int
+    threads: int
+    torch: str
+    python: str
+
+    def describe(self) -> str:
+        isa = " ".join(self.isa) or "none of " + " ".join(ISA_FLAGS)
+        return (
+            f"{self.cpu}; {self.cores} cores visible, {self.threads} torch threads; ISA: {isa}; "
+            f"torch {self.torch}, Python {self.python}"
+        )
+
+
+def cpu_flags() -> tuple[str, tuple[str, ...]]:
+    """``(CPU model name, the ISA_FLAGS it has)`` from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and model in ("", platform.machine(), platform.processor()):
+                    model = value.strip()
+                elif key == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    return model, tuple(flag for flag in ISA_FLAGS if flag in flags)
+
+
+def machine_info() -> MachineInfo:
+    import torch
+
+    model, isa = cpu_flags()
+    return MachineInfo(
+        cpu=model, isa=isa, cores=os.cpu_count() or 1, threads=torch.get_num_threads(), torch=torch.__version__,
+        python=platform.python_version(),
+    )
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    """One measured configuration (times in seconds; ``gflops_per_s`` is 0 where FLOPs were not counted; ``cpu_s``
+    is the CPU time of all threads, which other processes on the machine inflate less than the wall time)."""
+
+    kind: str  # "network", "end-to-end" or "start-up"
+    config: str
+    seconds: float  # audio seconds per item (network, end-to-end) or 0
+    batch: int
+    median_s: float
+    min_s: float
+    repeats: int
+    gflops_per_call: float = 0.0
+    gflops_per_s: float = 0.0
+    rtf: float = 0.0
+    cpu_s: float = 0.0
+    peak_rss_mib: float = 0.0
+
+
+def frames_for(seconds: float, multiple: int = 64) -> int:
+    """Spectrogram frames the network sees for ``seconds`` of audio (rounded up to the network's multiple)."""
+    frames = int(round(seconds / _HOP_SECONDS)) + 1
+    return max(multiple, -(-frames // multiple) * multiple)
+
+
+def time_network(
+    model: Any, seconds: float, batch: int, repeats: int = 5, count_flops: bool = True, label: str = ""
+) -> SpeedRow:
+    """Median time of one score-model call on ``[batch, 1, F, frames_for(seconds)]`` inputs (after a warm-up)."""
+    import torch
+
+    frames = frames_for(seconds, int(getattr(model, "frame_multiple", 64)))
+    bins = int(model.transform.num_bins)
+    generator = torch.Generator().manual_seed(0)
+    shape = (batch, 1, bins, frames)
+    device = next(model.parameters()).device
+    x_t = (torch.randn(shape, dtype=torch.complex64, generator=generator) * 0.3).to(device)
+    y = (torch.randn(shape, dtype=torch.complex64, generator=generator) * 0.3).to(device)
+    t = torch.full((batch,), 0.5, device=device)
+    flops = 0
+    with torch.inference_mode():
+        if count_flops:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            with FlopCounterMode(display=False) as counter:
+                model(x_t, y, t)
+            flops = counter.get_total_flops()
+        else:
+            model(x_t, y, t)  # warm-up
+        times, cpu_times = [], []
+        for _ in range(repeats):
+            start, cpu_start = time.perf_counter(), time.process_time()
+            model(x_t, y, t)
+            times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
+    median = statistics.median(times)
+    return SpeedRow(
+        kind="network", config=label, seconds=seconds, batch=batch, median_s=median, min_s=min(times),
+        repeats=repeats, gflops_per_call=flops / 1e9, gflops_per_s=flops / 1e9 / median,
+        rtf=median / (seconds * batch), cpu_s=statistics.median(cpu_times),
+    )
+
+
+def make_test_file(path: Path, seconds: float, sample_rate: int = 16000) -> Path:
+    """A speech-like test signal (gated harmonic tone plus noise, seeded) as 16-bit WAV."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    voice = 0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+    sf.write(path, (voice + 0.05 * rng.standard_normal(t.size)).astype(np.float32), sample_rate, subtype="PCM_16")
+    return path
+
+
+def _child(command: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Run ``command``; returns its ``(wall s, CPU s, peak RSS MiB)``. Raises RuntimeError when it fails."""
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        if hasattr(os, "wait4"):
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            cpu, rss = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+        else:  # no per-child usage here
+            process.wait()
+            cpu = rss = float("nan")
+        wall = time.perf_counter() - start
+        if process.returncode:
+            errors.seek(0)
+            tail = errors.read().decode(errors="replace")[-500:]
+            raise RuntimeError(f"{' '.join(command[:5])} ... exited with {process.returncode}: {tail}")
+    return wall, cpu, rss
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[2])  # run this crpse, installed or not
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+def time_end_to_end(
+    model: str | None, seconds: float, repeats: int = 3, threads: int = 0, extra_args: Sequence[str] = (),
+    workdir: Path | None = None,
+) -> SpeedRow:
+    """``crpse enhance`` of a generated ``seconds``-long file in a fresh process, ``repeats`` times."""
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        source = make_test_file(Path(tmp) / "input.wav", seconds)
+        command = [sys.executable, "-m", "crpse.cli", "enhance", str(source), "-o", str(Path(tmp) / "out"), "-q",
+                   "--overwrite", *extra_args]
+        if model:
+            command += ["--model", model]
+        runs = [_child(command, _child_env(threads)) for _ in range(repeats)]
+    walls = [r[0] for r in runs]
+    median = statistics.median(walls)
+    return SpeedRow(
+        kind="end-to-end", config=Path(model).name if model else "default", seconds=seconds, batch=1,
+        median_s=median, min_s=min(walls), repeats=repeats, rtf=median / seconds,
+        cpu_s=statistics.median(r[1] for r in runs), peak_rss_mib=max(r[2] for r in runs),
+    )
+
+
+def time_start_up(model: str | None, repeats: int = 3, threads: int = 0) -> SpeedRow:
+    """A fresh process that imports crpse and builds an Enhancer (the cost before the first window)."""
+    code = "import crpse, sys; crpse.Enhancer(sys.argv[1] if len(sys.argv) > 1 else None, device='cpu')"
+    command = [sys.executable, "-c", code, *([model] if model else [])]
+    baseline = [sys.executable, "-c", "pass"]
+    runs = [_child(command, _child_env(threads)) for _ in range(repeats)]
+    empty = statistics.median(_child(baseline)[0] for _ in range(repeats))
+    walls = [r[0] - empty for r in runs]
+    return SpeedRow(
+        kind="start-up", config=Path(model).name if model else "default", seconds=0.0, batch=0,
+        median_s=statistics.median(walls), min_s=min(walls), repeats=repeats,
+        cpu_s=statistics.median(r[1] for r in runs), peak_rss_mib=max(r[2] for r in runs),
+    )
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_csv(rows: Iterable[SpeedRow], path: Path, machine: MachineInfo) -> Path:
+    """Rows plus the machine columns, one CSV."""
+    rows = list(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = list(asdict(rows[0]).keys()) if rows else list(SpeedRow.__dataclass_fields__)
+    extra = {"cpu": machine.cpu, "isa": " ".join(machine.isa), "cores": machine.cores, "threads": machine.threads,
+             "torch": machine.torch}
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*fields, *extra])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**asdict(row), **extra})
+    return path
+
+
+def markdown_table(rows: Iterable[SpeedRow]) -> str:
+    """The rows as one Markdown table."""
+    lines = [
+        "| kind | config | audio s | batch | median s | min s | GFLOP/call | GFLOP/s | RTF | CPU s | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [
+            r.kind, r.config, f"{r.seconds:g}" if r.seconds else "–", str(r.batch) if r.batch else "–",
+            f"{r.median_s:.3f}", f"{r.min_s:.3f}",
+            f"{r.gflops_per_call:.1f}" if r.gflops_per_call else "–",
+            f"{r.gflops_per_s:.1f}" if r.gflops_per_s else "–", f"{r.rtf:.4f}" if r.rtf else "–",
+            f"{r.cpu_s:.2f}" if r.cpu_s else "–", f"{r.peak_rss_mib:.0f}" if r.peak_rss_mib else "–",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_speed(
+    configs: Sequence[str],
+    seconds: Sequence[float],
+    batches: Sequence[int],
+    *,
+    model: str | None = None,
+    repeats: int = 5,
+    end_to_end_seconds: Sequence[float] = (60.0,),
+    threads: int = 0,
+    progress: Callable[[str], Any] | None = None,
+) -> list[SpeedRow]:
+    """Network rows for each config (``model`` = the checkpoint given, else the bundled one; other names are
+    randomly initialised NCSN++ configurations), then end-to-end and start-up rows of the checkpoint."""
+    from crpse.enhancer import load_inference_model
+    from crpse.score_model import build_model
+
+    rows: list[SpeedRow] = []
+    for config in configs:
+        if config == "model":
+            net, _ = load_inference_model(model, "cpu")
+            label = Path(model).name if model else "default"
+        else:
+            net, label = build_model(config, seed=0).eval(), config
+        for length in seconds:
+            for batch in batches:
+                row = time_network(net, length, batch, repeats=repeats, label=label)
+                rows.append(row)
+                if progress:
+                    progress(f"{label} {length:g} s x {batch}: {row.median_s:.3f} s per call, "
+                             f"{row.gflops_per_s:.1f} GFLOP/s")
+        del net
+    for length in end_to_end_seconds:
+        row = time_end_to_end(model, length, repeats=max(1, min(repeats, 3)), threads=threads)
+        rows.append(row)
+        if progress:
+            progress(f"end to end {length:g} s: {row.median_s:.2f} s, RTF {row.rtf:.4f}, peak {row.peak_rss_mib:.0f} MiB")
+    if end_to_end_seconds:
+        rows.append(time_start_up(model, repeats=max(1, min(repeats, 3)), threads=threads))
+    return rows
