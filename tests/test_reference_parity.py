@@ -108,6 +108,25 @@ def test_score(golden: dict, reference_ckpt: Path, ema: bool) -> None:
     assert_close_to_max(score, s["score_ema" if ema else "score"])
 
 
+@pytest.mark.parametrize("precision", ["fp32"])
+def test_score_on_the_faithful_inference_backend(golden: dict, reference_ckpt: Path, precision: str) -> None:
+    """The path `crpse enhance` runs by default (crpse.backends: channels-last on CPU) matches eager NCHW fp32 to a
+    max relative error of 1e-4, and the golden vectors as closely as eager does."""
+    from crpse.backends import select_backend
+
+    s = golden["score"]
+    eager = load_model(reference_ckpt, ema=True)
+    backend = select_backend("auto", precision, "cpu")
+    assert backend.faithful
+    fast = backend.prepare(load_model(reference_ckpt, ema=True))
+    with torch.inference_mode():
+        expected = eager(s["x_t"], s["y"], s["t"])
+        with backend.autocast(torch.device("cpu")):
+            got = fast(s["x_t"], s["y"], s["t"])
+    assert_close_to_max(got, expected, tol=1e-4)
+    assert_close_to_max(got, s["score_ema"])
+
+
 def test_official_pickle_loads_and_matches(golden_dir: Path, golden: dict) -> None:
     model = load_model(golden_dir / "public_official_pickle.ckpt", ema=True)
     assert model.config.stage == "crp"

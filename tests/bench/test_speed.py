@@ -47,8 +47,8 @@ def test_table_and_csv_carry_the_machine(tmp_path: Path) -> None:
     rows = [speed.SpeedRow("network", "tiny", 2.0, 1, 0.5, 0.4, 3, 10.0, 20.0, 0.25, 0.9),
             speed.SpeedRow("end-to-end", "default", 60.0, 1, 3.0, 2.9, 1, rtf=0.05, cpu_s=5.0, peak_rss_mib=550.0)]
     table = speed.markdown_table(rows)
-    assert "| network | tiny | 2 | 1 | 0.500 | 0.400 | 10.0 | 20.0 | 0.2500 | 0.90 | – |" in table
-    assert "| end-to-end | default | 60 | 1 | 3.000 | 2.900 | – | – | 0.0500 | 5.00 | 550 |" in table
+    assert "| network | tiny | – | 2 | 1 | 0.500 | 0.400 | 10.0 | 20.0 | 0.2500 | 0.90 | – | – |" in table
+    assert "| end-to-end | default | – | 60 | 1 | 3.000 | 2.900 | – | – | 0.0500 | 5.00 | – | 550 |" in table
     machine = speed.MachineInfo("Test CPU", ("avx2",), 2, 2, "2.x", "3.11")
     path = speed.write_csv(rows, tmp_path / "speed.csv", machine)
     read = list(csv.DictReader(path.open()))
@@ -71,3 +71,10 @@ def test_cli_speed_end_to_end(micro_models: dict[str, Path], tmp_path: Path, cap
 def test_cli_speed_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "speed", "--batch", "0", "--end-to-end", "0"]) == 1
     assert "--batch" in capsys.readouterr().err
+
+
+def test_network_rows_per_inference_path_carry_their_error(micro_models: dict[str, Path]) -> None:
+    rows = speed.run_speed(["model"], [0.5], [1], model=str(micro_models["score"]), repeats=1,
+                           end_to_end_seconds=(), precisions=("nchw", "fp32"))
+    assert [r.path.split(" (")[0] for r in rows] == ["eager fp32", "eager fp32, channels-last"]
+    assert rows[0].max_rel_error == 0.0 and rows[1].max_rel_error <= 1e-4

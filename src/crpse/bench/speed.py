@@ -15,6 +15,7 @@ table means something on the next CPU. Library code: nothing is printed; the CLI
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import platform
@@ -101,6 +102,8 @@ class SpeedRow:
     rtf: float = 0.0
     cpu_s: float = 0.0
     peak_rss_mib: float = 0.0
+    path: str = ""  # the inference backend (network rows)
+    max_rel_error: float = 0.0  # against eager NCHW fp32 on the same input (network rows)
 
 
 def frames_for(seconds: float, multiple: int = 64) -> int:
@@ -110,10 +113,17 @@ def frames_for(seconds: float, multiple: int = 64) -> int:
 
 
 def time_network(
-    model: Any, seconds: float, batch: int, repeats: int = 5, count_flops: bool = True, label: str = ""
+    model: Any, seconds: float, batch: int, repeats: int = 5, count_flops: bool = True, label: str = "",
+    backend: Any = None,
 ) -> SpeedRow:
-    """Median time of one score-model call on ``[batch, 1, F, frames_for(seconds)]`` inputs (after a warm-up)."""
+    """Median time of one score-model call on ``[batch, 1, F, frames_for(seconds)]`` inputs (after a warm-up).
+
+    With ``backend`` (a :class:`crpse.backends.InferenceBackend`) the call runs on that path, and the row also holds
+    its max error relative to eager NCHW fp32 on the same input (``max |a - b| / max |b|``).
+    """
     import torch
+
+    from crpse.backends import InferenceBackend
 
     frames = frames_for(seconds, int(getattr(model, "frame_multiple", 64)))
     bins = int(model.transform.num_bins)
@@ -123,8 +133,16 @@ def time_network(
     x_t = (torch.randn(shape, dtype=torch.complex64, generator=generator) * 0.3).to(device)
     y = (torch.randn(shape, dtype=torch.complex64, generator=generator) * 0.3).to(device)
     t = torch.full((batch,), 0.5, device=device)
-    flops = 0
-    with torch.inference_mode():
+    flops, error = 0, 0.0
+    if backend is not None:
+        with torch.inference_mode():
+            expected = InferenceBackend("eager", "fp32", False).prepare(model)(x_t, y, t)
+        backend.prepare(model)
+        with torch.inference_mode(), backend.autocast(device):
+            got = model(x_t, y, t)
+        error = float((got - expected).abs().max() / expected.abs().max())
+    context = backend.autocast(device) if backend is not None else contextlib.nullcontext()
+    with torch.inference_mode(), context:
         if count_flops:
             from torch.utils.flop_counter import FlopCounterMode
 
@@ -144,6 +162,7 @@ def time_network(
         kind="network", config=label, seconds=seconds, batch=batch, median_s=median, min_s=min(times),
         repeats=repeats, gflops_per_call=flops / 1e9, gflops_per_s=flops / 1e9 / median,
         rtf=median / (seconds * batch), cpu_s=statistics.median(cpu_times),
+        path=backend.describe() if backend is not None else "", max_rel_error=error,
     )
 
 
@@ -246,16 +265,18 @@ def write_csv(rows: Iterable[SpeedRow], path: Path, machine: MachineInfo) -> Pat
 def markdown_table(rows: Iterable[SpeedRow]) -> str:
     """The rows as one Markdown table."""
     lines = [
-        "| kind | config | audio s | batch | median s | min s | GFLOP/call | GFLOP/s | RTF | CPU s | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| kind | config | path | audio s | batch | median s | min s | GFLOP/call | GFLOP/s | RTF | CPU s "
+        "| max rel. error | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cells = [
-            r.kind, r.config, f"{r.seconds:g}" if r.seconds else "–", str(r.batch) if r.batch else "–",
+            r.kind, r.config, r.path or "–", f"{r.seconds:g}" if r.seconds else "–", str(r.batch) if r.batch else "–",
             f"{r.median_s:.3f}", f"{r.min_s:.3f}",
             f"{r.gflops_per_call:.1f}" if r.gflops_per_call else "–",
             f"{r.gflops_per_s:.1f}" if r.gflops_per_s else "–", f"{r.rtf:.4f}" if r.rtf else "–",
-            f"{r.cpu_s:.2f}" if r.cpu_s else "–", f"{r.peak_rss_mib:.0f}" if r.peak_rss_mib else "–",
+            f"{r.cpu_s:.2f}" if r.cpu_s else "–", f"{r.max_rel_error:.1e}" if r.path else "–",
+            f"{r.peak_rss_mib:.0f}" if r.peak_rss_mib else "–",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -270,11 +291,21 @@ def run_speed(
     repeats: int = 5,
     end_to_end_seconds: Sequence[float] = (60.0,),
     threads: int = 0,
+    precisions: Sequence[str] = (),
     progress: Callable[[str], Any] | None = None,
 ) -> list[SpeedRow]:
     """Network rows for each config (``model`` = the checkpoint given, else the bundled one; other names are
-    randomly initialised NCSN++ configurations), then end-to-end and start-up rows of the checkpoint."""
+    randomly initialised NCSN++ configurations), then end-to-end and start-up rows of the checkpoint.
+
+    ``precisions`` (``fp32``, ``bf16``, ``auto``, and ``nchw`` for plain eager NCHW fp32): the inference paths to
+    time side by side, interleaved per repeat block; empty: the model as loaded."""
+    from crpse.backends import InferenceBackend, select_backend
     from crpse.enhancer import load_inference_model
+
+    paths: list[Any] = [None]
+    if precisions:
+        paths = [InferenceBackend("eager", "fp32", False, "eager NCHW") if p == "nchw" else select_backend("auto", p)
+                 for p in precisions]
     from crpse.score_model import build_model
 
     rows: list[SpeedRow] = []
@@ -286,11 +317,12 @@ def run_speed(
             net, label = build_model(config, seed=0).eval(), config
         for length in seconds:
             for batch in batches:
-                row = time_network(net, length, batch, repeats=repeats, label=label)
-                rows.append(row)
-                if progress:
-                    progress(f"{label} {length:g} s x {batch}: {row.median_s:.3f} s per call, "
-                             f"{row.gflops_per_s:.1f} GFLOP/s")
+                for path in paths:
+                    row = time_network(net, length, batch, repeats=repeats, label=label, backend=path)
+                    rows.append(row)
+                    if progress:
+                        progress(f"{label} {length:g} s x {batch} {row.path}: {row.median_s:.3f} s per call, "
+                                 f"{row.cpu_s:.3f} s CPU, {row.gflops_per_s:.1f} GFLOP/s, error {row.max_rel_error:.1e}")
         del net
     for length in end_to_end_seconds:
         row = time_end_to_end(model, length, repeats=max(1, min(repeats, 3)), threads=threads)

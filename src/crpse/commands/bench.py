@@ -107,6 +107,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     speed.add_argument("--end-to-end", default="60", metavar="A,B",
                        help="lengths of the `crpse enhance` runs in seconds; 0: none (default: 60)")
     speed.add_argument("--threads", type=int, default=0, metavar="N", help="torch CPU threads (0: default)")
+    speed.add_argument("--precision", default="", metavar="A,B",
+                       help="inference paths to time side by side, with their error against eager NCHW fp32: "
+                            "nchw (plain eager fp32), fp32, bf16, auto (default: the model as loaded)")
     speed.add_argument("-o", "--output", type=Path, metavar="OUT", help="folder for speed.csv and speed.md")
     return parser
 
@@ -314,7 +317,8 @@ def _run_speed(args: argparse.Namespace) -> int:
     try:
         rows = speed.run_speed(
             _split_list(args.config), lengths, batches, model=model, repeats=args.repeats,
-            end_to_end_seconds=end_to_end, threads=args.threads, progress=_progress,
+            end_to_end_seconds=end_to_end, threads=args.threads, precisions=_split_list(args.precision),
+            progress=_progress,
         )
     except RuntimeError as err:  # a `crpse enhance` child failed
         raise ValueError(str(err)) from err

@@ -75,6 +75,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--overlap", type=float, default=DEFAULT_OVERLAP, metavar="SECONDS",
         help=f"cross-faded overlap between windows, at most half the window (default: {DEFAULT_OVERLAP:g})",
     )
+    run_group.add_argument(
+        "--backend", choices=("auto", "eager"), default="auto",
+        help="how the network runs (default: auto = the fastest faithful path for this machine)",
+    )
+    run_group.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16"), default="auto",
+        help="bf16 only on hardware with native bf16 (default: auto = fp32 unless bf16's measured quality "
+        "cost is below 0.02 PESQ)",
+    )
     output = parser.add_argument_group("output")
     output.add_argument(
         "--format", choices=("wav", "flac", "ogg", "mp3"),
@@ -154,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
             window=args.window or None,
             overlap=args.overlap,
             batch_size=args.batch_size,
+            backend=args.backend,
+            precision=args.precision,
             corrector_steps=args.corrector_steps,
             snr=args.snr,
             ode_method=args.ode_method,

@@ -1,0 +1,101 @@
+"""crpse.backends: option resolution, ISA gating of bf16, and that every path is close to eager NCHW fp32."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from crpse import backends
+from crpse.backends import InferenceBackend, select_backend
+from crpse.enhancer import Enhancer
+from crpse.nn.ncsnpp import named_config
+from crpse.score_model import build_model
+
+
+@pytest.fixture
+def cpu_flags(monkeypatch: pytest.MonkeyPatch):
+    def set_flags(*flags: str) -> None:
+        monkeypatch.setattr(backends, "_cpu_flags", lambda: frozenset(flags))
+
+    return set_flags
+
+
+def test_auto_is_faithful_fp32_channels_last_on_cpu_and_says_why(cpu_flags) -> None:
+    cpu_flags("avx2", "avx512f")
+    chosen = select_backend("auto", "auto", "cpu")
+    assert (chosen.name, chosen.precision, chosen.channels_last, chosen.faithful) == ("eager", "fp32", True, True)
+    assert chosen.describe() == "eager fp32, channels-last (auto: fp32, no native bf16 on this hardware)"
+    cpu_flags("avx512_bf16")
+    assert "not measured below 0.02" in select_backend("auto", "auto", "cpu").reason
+
+
+def test_auto_takes_bf16_only_when_its_measured_cost_is_small(cpu_flags, monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu_flags("avx512_bf16")
+    monkeypatch.setattr(backends, "BF16_MEASURED_PESQ_COST", 0.01)
+    assert select_backend("auto", "auto", "cpu").precision == "bf16"
+    monkeypatch.setattr(backends, "BF16_MEASURED_PESQ_COST", 0.05)
+    assert select_backend("auto", "auto", "cpu").precision == "fp32"
+    cpu_flags("avx2")
+    assert select_backend("auto", "auto", "cpu").precision == "fp32"
+
+
+def test_bf16_needs_native_hardware(cpu_flags) -> None:
+    cpu_flags("avx2", "avx512f")
+    with pytest.raises(ValueError, match="native bf16"):
+        select_backend("eager", "bf16", "cpu")
+    cpu_flags("amx_bf16")
+    assert select_backend("eager", "bf16", "cpu").precision == "bf16"
+
+
+def test_unknown_choices_raise() -> None:
+    with pytest.raises(ValueError, match="unknown backend"):
+        select_backend("tensorrt")
+    with pytest.raises(ValueError, match="unknown precision"):
+        select_backend("auto", "fp8")
+
+
+def _micro() -> torch.nn.Module:
+    config = named_config("tiny", nf=8, ch_mult=(1, 2, 1, 1, 1, 1, 1), attn_resolutions=(16,))
+    model = build_model(config, seed=0).eval()
+    for parameter in model.parameters():  # non-zero residual branches
+        if parameter.dim() > 1:
+            torch.nn.init.normal_(parameter, std=0.1, generator=torch.Generator().manual_seed(parameter.numel()))
+    return model
+
+
+def _max_relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
+    return float((got - expected).abs().max() / expected.abs().max())
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_backend_paths_against_eager_nchw_fp32(precision: str) -> None:
+    model = _micro()
+    generator = torch.Generator().manual_seed(0)
+    x_t = torch.randn(2, 1, 256, 64, dtype=torch.complex64, generator=generator)
+    y = torch.randn(2, 1, 256, 64, dtype=torch.complex64, generator=generator)
+    t = torch.tensor([0.5, 0.2])
+    with torch.inference_mode():
+        expected = model(x_t, y, t)
+        backend = InferenceBackend("eager", precision, channels_last=True)
+        with backend.autocast(torch.device("cpu")):
+            got = backend.prepare(model)(x_t, y, t)
+    assert got.dtype == torch.complex64 and got.shape == expected.shape
+    error = _max_relative_error(got, expected)
+    if precision == "fp32":
+        assert error <= 1e-4
+    else:  # bf16 keeps 8 bits of mantissa: visibly different, still the same output
+        assert 1e-4 < error < 0.1
+
+
+def test_enhancer_uses_one_backend_for_every_window() -> None:
+    model = _micro()
+    audio = torch.randn(16000 * 2, generator=torch.Generator().manual_seed(1)).numpy() * 0.1
+    enhancer = Enhancer(model, device="cpu", window=1.0, overlap=0.25)
+    assert enhancer.backend.faithful and "eager fp32" in enhancer.describe()
+    fast = enhancer(audio, 16000)
+    model.to(memory_format=torch.contiguous_format)
+    reference = Enhancer(model, device="cpu", window=1.0, overlap=0.25, backend="eager", precision="fp32")
+    reference.backend = InferenceBackend("eager", "fp32", channels_last=False)
+    reference.backend.prepare(model)
+    slow = reference(audio, 16000)
+    assert abs(fast - slow).max() <= 1e-4 * abs(slow).max()
