@@ -73,8 +73,13 @@ def test_cli_speed_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> No
     assert "--batch" in capsys.readouterr().err
 
 
-def test_network_rows_per_inference_path_carry_their_error(micro_models: dict[str, Path]) -> None:
+def test_network_rows_per_inference_path_carry_their_error(micro_models: dict[str, Path], monkeypatch) -> None:
+    from crpse import backends
+
+    monkeypatch.setattr(backends, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))
     rows = speed.run_speed(["model"], [0.5], [1], model=str(micro_models["score"]), repeats=1,
-                           end_to_end_seconds=(), precisions=("nchw", "fp32"))
-    assert [r.path.split(" (")[0] for r in rows] == ["eager fp32", "eager fp32, channels-last"]
-    assert rows[0].max_rel_error == 0.0 and rows[1].max_rel_error <= 1e-4
+                           end_to_end_seconds=(), precisions=("nchw", "fp32", "bf16"))
+    assert [r.path.split(" (")[0] for r in rows] == ["eager fp32", "eager fp32, channels-last",
+                                                     "eager bf16, channels-last"]
+    assert rows[0].max_rel_error == 0.0 and rows[1].max_rel_error <= 1e-4 and 1e-4 < rows[2].max_rel_error < 0.2
+    assert rows[2].gflops_per_call == rows[0].gflops_per_call

@@ -141,16 +141,15 @@ def time_network(
         with torch.inference_mode(), backend.autocast(device):
             got = model(x_t, y, t)
         error = float((got - expected).abs().max() / expected.abs().max())
+    if count_flops:  # outside autocast (the counter does not combine with it); the count is the same
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            model(x_t, y, t)
+        flops = counter.get_total_flops()
     context = backend.autocast(device) if backend is not None else contextlib.nullcontext()
     with torch.inference_mode(), context:
-        if count_flops:
-            from torch.utils.flop_counter import FlopCounterMode
-
-            with FlopCounterMode(display=False) as counter:
-                model(x_t, y, t)
-            flops = counter.get_total_flops()
-        else:
-            model(x_t, y, t)  # warm-up
+        model(x_t, y, t)  # warm-up
         times, cpu_times = [], []
         for _ in range(repeats):
             start, cpu_start = time.perf_counter(), time.process_time()
