@@ -5,12 +5,13 @@ One seam: :func:`select_backend` turns the user's ``backend``/``precision`` opti
 :meth:`InferenceBackend.autocast` is the context the sampler runs in. The STFT, the complex arithmetic and the
 sampler stay outside it (autocast only changes convolutions and matrix products; everything else stays fp32).
 
-Paths (measured in BENCHMARKS.md section 8.3, AMD EPYC with avx512_bf16, bundled model, one 6 s window):
+Paths (figures in BENCHMARKS.md section 8.3):
 
-* ``eager`` ``fp32``: PyTorch eager mode, weights and feature maps in channels-last layout on CPU (oneDNN's
-  native layout: 1.23x less CPU time than NCHW; 9.5e-6 relative L2 difference to NCHW). Faithful.
-* ``eager`` ``bf16``: the same under bf16 autocast (1.7x less CPU time than NCHW fp32; 5e-3 relative L2 difference).
-  Only where the hardware has native bf16 (``avx512_bf16`` or ``amx_bf16`` on x86 CPUs, a bf16-capable GPU).
+* ``eager`` ``fp32``: PyTorch eager mode, weights and feature maps in the channels-last layout on CPU (oneDNN's
+  native layout: less CPU time per call than NCHW, about 1e-5 relative difference). Faithful: parity-tested
+  against eager NCHW fp32 to a max relative error of 1e-4.
+* ``eager`` ``bf16``: the same under bf16 autocast; only where the hardware has native bf16 (``avx512_bf16`` or
+  ``amx_bf16`` on x86 CPUs, a bf16-capable GPU). Not faithful (about 1e-2 relative difference).
 * ``auto``: the fastest faithful path. ``precision="auto"`` is fp32 until bf16's quality cost has been measured
   below :data:`BF16_MAX_PESQ_COST` for the model; :data:`BF16_MEASURED_PESQ_COST` records that measurement.
 """

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import platform
 import resource
@@ -176,24 +177,37 @@ def make_test_file(path: Path, seconds: float, sample_rate: int = 16000) -> Path
     return path
 
 
+#: runs argv[1:] as its own child and prints its exit status, wall time, CPU time and peak RSS (KiB) as JSON. The
+#: extra generation matters: a child's peak RSS counts its parent's memory at fork time, and the launcher is small.
+_LAUNCHER = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps([os.waitstatus_to_exitcode(status), time.perf_counter() - start,
+                  usage.ru_utime + usage.ru_stime, usage.ru_maxrss]))
+"""
+
+
 def _child(command: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """Run ``command``; returns its ``(wall s, CPU s, peak RSS MiB)``. Raises RuntimeError when it fails."""
-    with tempfile.TemporaryFile() as errors:
+    if not hasattr(os, "fork"):  # no per-child usage here
         start = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
-        if hasattr(os, "wait4"):
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
-            cpu, rss = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-        else:  # no per-child usage here
-            process.wait()
-            cpu = rss = float("nan")
-        wall = time.perf_counter() - start
-        if process.returncode:
+        subprocess.run(command, env=env, check=True, capture_output=True)
+        return time.perf_counter() - start, float("nan"), float("nan")
+    with tempfile.TemporaryFile() as errors:
+        done = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], env=env, stdout=subprocess.PIPE,
+                              stderr=errors, check=False)
+        status, wall, cpu, rss_kib = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        if status or done.returncode:
             errors.seek(0)
             tail = errors.read().decode(errors="replace")[-500:]
-            raise RuntimeError(f"{' '.join(command[:5])} ... exited with {process.returncode}: {tail}")
-    return wall, cpu, rss
+            raise RuntimeError(f"{' '.join(command[:5])} ... exited with {status}: {tail}")
+    return wall, cpu, rss_kib / 1024
 
 
 def _child_env(threads: int) -> dict[str, str]:
@@ -294,20 +308,29 @@ def run_speed(
     progress: Callable[[str], Any] | None = None,
 ) -> list[SpeedRow]:
     """Network rows for each config (``model`` = the checkpoint given, else the bundled one; other names are
-    randomly initialised NCSN++ configurations), then end-to-end and start-up rows of the checkpoint.
+    randomly initialised NCSN++ configurations), and end-to-end and start-up rows of the checkpoint (measured first,
+    while this process is small).
 
     ``precisions`` (``fp32``, ``bf16``, ``auto``, and ``nchw`` for plain eager NCHW fp32): the inference paths to
-    time side by side, interleaved per repeat block; empty: the model as loaded."""
+    time one after another on the same inputs; empty: the model as loaded."""
     from crpse.backends import InferenceBackend, select_backend
     from crpse.enhancer import load_inference_model
+
+    from crpse.score_model import build_model
 
     paths: list[Any] = [None]
     if precisions:
         paths = [InferenceBackend("eager", "fp32", False, "eager NCHW") if p == "nchw" else select_backend("auto", p)
                  for p in precisions]
-    from crpse.score_model import build_model
 
     rows: list[SpeedRow] = []
+    for length in end_to_end_seconds:
+        row = time_end_to_end(model, length, repeats=max(1, min(repeats, 3)), threads=threads)
+        rows.append(row)
+        if progress:
+            progress(f"end to end {length:g} s: {row.median_s:.2f} s, RTF {row.rtf:.4f}, peak {row.peak_rss_mib:.0f} MiB")
+    if end_to_end_seconds:
+        rows.append(time_start_up(model, repeats=max(1, min(repeats, 3)), threads=threads))
     for config in configs:
         if config == "model":
             net, _ = load_inference_model(model, "cpu")
@@ -323,11 +346,4 @@ def run_speed(
                         progress(f"{label} {length:g} s x {batch} {row.path}: {row.median_s:.3f} s per call, "
                                  f"{row.cpu_s:.3f} s CPU, {row.gflops_per_s:.1f} GFLOP/s, error {row.max_rel_error:.1e}")
         del net
-    for length in end_to_end_seconds:
-        row = time_end_to_end(model, length, repeats=max(1, min(repeats, 3)), threads=threads)
-        rows.append(row)
-        if progress:
-            progress(f"end to end {length:g} s: {row.median_s:.2f} s, RTF {row.rtf:.4f}, peak {row.peak_rss_mib:.0f} MiB")
-    if end_to_end_seconds:
-        rows.append(time_start_up(model, repeats=max(1, min(repeats, 3)), threads=threads))
     return rows
