@@ -19,7 +19,8 @@ _PROBE = (
 
 
 def _probe(env_extra: dict[str, str], preload_torch: bool = False) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GLIBC_TUNABLES") and not k.startswith("MALLOC_")}
+    skip = ("OMP_WAIT_POLICY", "GLIBC_TUNABLES")
+    env = {k: v for k, v in os.environ.items() if k not in skip and not k.startswith("MALLOC_")}
     env.update(env_extra, PYTHONPATH=SRC)
     code = ("import torch; " if preload_torch else "") + _PROBE
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout

@@ -57,7 +57,9 @@ def test_table_and_csv_carry_the_machine(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_cli_speed_end_to_end(micro_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_speed_end_to_end(
+    micro_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     status = main(["bench", "speed", "--model", str(micro_models["score"]), "--seconds", "1", "--batch", "1",
                    "--repeats", "1", "--end-to-end", "2", "-o", str(tmp_path)])
     assert status == 0

@@ -95,7 +95,9 @@ class InferenceBackend:
             yield
 
 
-def select_backend(backend: str = "auto", precision: str = "auto", device: torch.device | str = "cpu") -> InferenceBackend:
+def select_backend(
+    backend: str = "auto", precision: str = "auto", device: torch.device | str = "cpu"
+) -> InferenceBackend:
     """Resolve the ``backend``/``precision`` options for ``device``.
 
     Raises:

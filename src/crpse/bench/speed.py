@@ -284,7 +284,8 @@ def markdown_table(rows: Iterable[SpeedRow]) -> str:
     ]
     for r in rows:
         cells = [
-            r.kind, r.config, r.path or "–", f"{r.seconds:g}" if r.seconds else "–", str(r.batch) if r.batch else "–",
+            r.kind, r.config, r.path or "–", f"{r.seconds:g}" if r.seconds else "–",
+            str(r.batch) if r.batch else "–",
             f"{r.median_s:.3f}", f"{r.min_s:.3f}",
             f"{r.gflops_per_call:.1f}" if r.gflops_per_call else "–",
             f"{r.gflops_per_s:.1f}" if r.gflops_per_s else "–", f"{r.rtf:.4f}" if r.rtf else "–",
@@ -328,7 +329,8 @@ def run_speed(
         row = time_end_to_end(model, length, repeats=max(1, min(repeats, 3)), threads=threads)
         rows.append(row)
         if progress:
-            progress(f"end to end {length:g} s: {row.median_s:.2f} s, RTF {row.rtf:.4f}, peak {row.peak_rss_mib:.0f} MiB")
+            progress(f"end to end {length:g} s: {row.median_s:.2f} s, RTF {row.rtf:.4f}, "
+                     f"peak {row.peak_rss_mib:.0f} MiB")
     if end_to_end_seconds:
         rows.append(time_start_up(model, repeats=max(1, min(repeats, 3)), threads=threads))
     for config in configs:
@@ -344,6 +346,7 @@ def run_speed(
                     rows.append(row)
                     if progress:
                         progress(f"{label} {length:g} s x {batch} {row.path}: {row.median_s:.3f} s per call, "
-                                 f"{row.cpu_s:.3f} s CPU, {row.gflops_per_s:.1f} GFLOP/s, error {row.max_rel_error:.1e}")
+                                 f"{row.cpu_s:.3f} s CPU, {row.gflops_per_s:.1f} GFLOP/s, "
+                                 f"error {row.max_rel_error:.1e}")
         del net
     return rows

@@ -164,7 +164,8 @@ class ResnetBlockBigGAN(nn.Module):
     def _forward_no_grad(self, x: torch.Tensor, temb: torch.Tensor | None) -> torch.Tensor:
         """:meth:`forward` without autograd: the same operations in the same order, but every intermediate the block
         allocated itself is updated in place, so a call allocates about half as many feature maps (less memory,
-        fewer page faults); the result is bit-identical. ``x`` is never written (it may be a skip connection still needed by the caller)."""
+        fewer page faults); the result is bit-identical. ``x`` is never written (it may be a skip connection the
+        caller still needs)."""
         h = F.silu(self.GroupNorm_0(x), inplace=True)
         if self.up:
             h, x = upsample_2d(h, self.fir_taps), upsample_2d(x, self.fir_taps)
