@@ -64,6 +64,8 @@ SUPERTUXKART_FILES = (
 #: Folders of 0ad's audio/ used as noise (ambiences, animals, footsteps, work); battle and death cries are not.
 ZERO_AD_FOLDERS = ("audio/ambient/", "audio/actor/fauna/", "audio/actor/singlesteps/", "audio/actor/human/movement/",
                    "audio/resource/")
+#: OpenTTD catalogue entries this small are placeholders ("Unused/Nothing"), not sounds.
+MIN_ENTRY_BYTES = 4096
 #: Members of archives that are music, interface sounds or speech, never noise.
 EXCLUDED_MEMBER = re.compile(r"(^|/)(music|interface|ui|voice|dialog|speech|narration)(/|_)", re.IGNORECASE)
 
@@ -100,8 +102,9 @@ def openttd_entries(cat: Path) -> dict[str, tuple[int, int]]:
         name_len = data[offset]
         name = data[offset + 1: offset + 1 + name_len].split(b"\0")[0].decode("latin-1").strip()
         start = offset + 1 + name_len
-        if data[start: start + 4] == b"RIFF":  # the WAV's own header gives its length
-            entries[name or f"sound{k:03d}.wav"] = (start, 8 + struct.unpack_from("<I", data, start + 4)[0])
+        length = 8 + struct.unpack_from("<I", data, start + 4)[0] if data[start: start + 4] == b"RIFF" else 0
+        if length > MIN_ENTRY_BYTES:  # the WAV's own header gives its length; tiny entries are empty placeholders
+            entries[name or f"sound{k:03d}.wav"] = (start, length)
     return entries
 
 

@@ -485,8 +485,15 @@ def _render_noise(plan: CorpusPlan, split: str, speaker: Speaker, n: int,
         info = {"noise_source": "synthetic", "noise_file": ""}
     else:
         candidates = [r for r in plan.recordings[split] if r.noise_type == noise_type]
-        recording = candidates[int(rng.integers(len(candidates)))]
-        audio, params = noise_lib.fit_recording(_load_recording(recording), n, rng)
+        first = int(rng.integers(len(candidates)))
+        for step in range(len(candidates)):  # a silent recording gives way to the next one of its type
+            recording = candidates[(first + step) % len(candidates)]
+            recorded = trim(read_recording(recording.path, recording.member))
+            if recorded.size:
+                break
+        else:
+            raise ValueError(f"every {noise_type} recording of the {split} split is silent")
+        audio, params = noise_lib.fit_recording(recorded, n, rng)
         info = {"noise_source": recording.source, "noise_file": recording.file_label}
     info.update(noise_type=noise_type, noise_params=params)
     return audio, info
