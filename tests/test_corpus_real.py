@@ -270,3 +270,28 @@ def test_conditions_steps_channels_and_noise_categories() -> None:
     assert category_of("audio/actor/human/movement/hstep_dirt_MN_11.ogg") == "steps"
     assert category_of("sound/ambience/hum2.ogg") == "machine" and category_of("lenautile_restaurant.ogg") == "crowd"
     assert list_noise("keyboard", SourcePaths(keyboard_dir=Path("/nonexistent"))) == []
+
+
+def test_openttd_catalogue_is_parsed_and_empty_placeholders_are_skipped(tmp_path: Path) -> None:
+    import io
+    import struct
+
+    def wav(seconds: float) -> bytes:
+        buffer = io.BytesIO()
+        sf.write(buffer, fake_speech(300.0, seconds, 11025, seed=7), 11025, format="WAV", subtype="PCM_16")
+        return buffer.getvalue()
+
+    entries = [(b'"Train horn". License: CC0.', wav(0.5)), (b'"Unused/Nothing". Empty.', wav(0.01))]
+    table, body = b"", b""
+    offset = 8 * len(entries)
+    for name, data in entries:
+        entry = bytes([len(name)]) + name + data
+        table += struct.pack("<II", (offset + len(body)) | 0x80000000, len(entry))
+        body += entry
+    cat = tmp_path / "opensfx.cat"
+    cat.write_bytes(table + body)
+    recordings = list_noise("openttd", SourcePaths(openttd_cat=cat))
+    assert [(r.member, r.noise_type) for r in recordings] == [('"Train horn". License: CC0.', "openttd/vehicle")]
+    from crpse.corpus.real_noise import read_recording
+
+    assert len(read_recording(cat, recordings[0].member)) == pytest.approx(0.5 * SAMPLE_RATE, abs=2)
