@@ -60,12 +60,19 @@ def subset(corpus: Path, split: str, count: int, out: Path) -> tuple[Path, Path]
     for kind in ("clean", "noisy"):
         folder = out / split / kind
         folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.wav"):  # an earlier run may have used more files
+            if stale.name not in names:
+                stale.unlink()
         for name in names:
             link = folder / name
             if not link.exists():
                 link.symlink_to((corpus / split / kind / name).resolve())
         folders.append(folder)
     return folders[0], folders[1]
+
+
+def _complete(noisy_dir: Path, target: Path) -> bool:
+    return target.is_dir() and all((target / p.name).exists() for p in noisy_dir.glob("*.wav"))
 
 
 def alignment_lag(clean_dir: Path, enhanced_dir: Path, files: int = 10, max_lag: int = 800) -> int:
@@ -108,22 +115,26 @@ def main() -> None:
         outputs = {}
         for system in PEERS:
             target = args.out / split / system
+            if _complete(noisy_dir, target):  # enhanced by an earlier run of the same command
+                outputs[system] = target
+                continue
             result = subprocess.run([str(python), str(WORKER), system, str(noisy_dir), str(target)], check=True,
                                     capture_output=True, text=True, env=env)
             timing[system] = json.loads(result.stdout.strip().splitlines()[-1])
             outputs[system] = target
         target = args.out / split / "crpse"
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "crpse.cli", "enhance", str(noisy_dir), "-o", str(target), "--model",
-                        args.model, "--overwrite", "-q"], check=True, env=env)
+        if not _complete(noisy_dir, target):
+            subprocess.run([sys.executable, "-m", "crpse.cli", "enhance", str(noisy_dir), "-o", str(target),
+                            "--model", args.model, "--overwrite", "-q"], check=True, env=env)
         timing["crpse"] = {"system": "crpse", "wall_s": round(time.perf_counter() - start, 2)}
         outputs = {"crpse": target, **outputs}
 
         scores: dict[str, dict[str, dict[str, float]]] = {}
         summaries = {}
         lags = {}
-        for system, folder in outputs.items():
-            rows = evaluate_dirs(clean_dir, folder, noisy_dir, jobs=args.jobs)
+        for system, folder in outputs.items():  # the noisy baseline is scored once, with the first system
+            rows = evaluate_dirs(clean_dir, folder, noisy_dir if system == "crpse" else None, jobs=args.jobs)
             write_csv(rows, args.out / split / f"{system}.csv")
             summaries[system] = summarize(rows)
             scores[system] = {m: {str(r["name"]): float(r[m]) for r in rows if m in r} for m in METRICS}
@@ -158,7 +169,7 @@ def markdown(report: dict) -> str:
         lines += [f"**{split}** ({data['files']} files)", "",
                   "| system | PESQ | ESTOI | SI-SDR (dB) | DNSMOS OVRL | DNSMOS SIG | DNSMOS BAK | lag (samples) |",
                   "|---|---|---|---|---|---|---|---|"]
-        first = next(iter(data["summaries"].values()))
+        first = data["summaries"]["crpse"]
         lines.append("| noisy input | " + " | ".join(_cell(first, m, "noisy_") for m in METRICS) + " | - |")
         for system, summary in data["summaries"].items():
             lines.append(f"| {system} | " + " | ".join(_cell(summary, m) for m in METRICS)
