@@ -1,9 +1,9 @@
-"""Full-length enhancement of validation files and their metrics (no Lightning; used during and after training).
+"""Validation: enhance held-out files exactly as ``crpse enhance`` does and score them (no Lightning; used during
+and after training).
 
-A file is enhanced the way inference does it (reference.md §1.3, §6.1): the noisy waveform is divided by its peak
-over the whole file, transformed, its frames zero-padded to the network's multiple, sampled, transformed back to
-the original length and multiplied by the peak again. PESQ (wide-band at 16 kHz), ESTOI and SI-SDR come from
-:mod:`crpse.metrics`.
+:func:`enhance_like_the_product` runs the same :class:`crpse.enhancer.Enhancer` as the command line, with its
+default windowing, so validation scores are scores of the product. PESQ (wide-band at 16 kHz), ESTOI and SI-SDR
+come from :mod:`crpse.metrics`.
 """
 
 from __future__ import annotations
@@ -11,46 +11,33 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import asdict
 
 import numpy as np
-import torch
 
 from crpse.data import Downmix, SpeechPair, read_audio
 from crpse.sampler_spec import SamplerRequest
-from crpse.sampling import resolve_sampler, sample
 from crpse.score_model import Model
 
 #: metric names, in the order of :func:`metric_sums`
 METRICS = ("pesq", "estoi", "si_sdr")
 
 
-def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-@torch.no_grad()
-def enhance_waveform(
-    model: Model,
-    noisy: np.ndarray,
-    choice: SamplerRequest = SamplerRequest(),
-    generator: torch.Generator | None = None,
+def enhance_like_the_product(
+    model: Model, noisy: np.ndarray, choice: SamplerRequest = SamplerRequest(), seed: int = 0
 ) -> tuple[np.ndarray, int]:
-    """Enhance one mono waveform ``[L]`` (at the model's rate) in a single pass.
+    """Enhance one mono waveform ``[L]`` at the model's rate through :class:`crpse.enhancer.Enhancer` (what
+    ``crpse enhance --seed SEED`` runs, with its default windows and batch size).
 
     Returns:
-        ``(estimate [L] float32, network calls)``.
+        ``(estimate [L] float32, network calls per window)``.
     """
-    device = _device(model)
-    length = noisy.shape[-1]
-    peak = float(np.max(np.abs(noisy), initial=0.0))
-    scale = peak if peak > 0 else 1.0
-    wave = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32) / scale).to(device)[None]
-    y = model.transform.to_spec(wave)
-    y = model.transform.pad_frames(y, model.frame_multiple, mode=model.config.pad_mode)
-    x_hat, nfe = sample(model, y, resolve_sampler(model, choice), generator=generator)
-    estimate = model.transform.to_wave(x_hat, length)[0] * scale
-    return estimate.float().cpu().numpy(), nfe
+    from crpse.enhancer import Enhancer
+
+    options = {name: value for name, value in asdict(choice).items() if value is not None}
+    enhancer = Enhancer(model, seed=seed, **options)
+    calls = 1 if enhancer.spec is None else enhancer.spec.network_calls
+    return enhancer(np.asarray(noisy, dtype=np.float32), model.sample_rate), calls
 
 
 def score_pair(
@@ -60,7 +47,8 @@ def score_pair(
     seed: int = 0,
     downmix: Downmix = "mean",
 ) -> dict[str, float]:
-    """Enhance ``pair.noisy`` full-length and score it against ``pair.clean``.
+    """Enhance ``pair.noisy`` as the product does (:func:`enhance_like_the_product`) and score it against
+    ``pair.clean``.
 
     Args:
         model: the model to validate (e.g. the EMA copy), in eval mode.
@@ -79,10 +67,8 @@ def score_pair(
     noisy = read_audio(pair.noisy, rate, downmix=downmix)
     length = min(clean.shape[0], noisy.shape[0])
     clean, noisy = clean[:length], noisy[:length]
-    device = _device(model)
-    generator = torch.Generator(device=device).manual_seed(seed)
     start = time.perf_counter()
-    estimate, nfe = enhance_waveform(model, noisy, choice, generator)
+    estimate, nfe = enhance_like_the_product(model, noisy, choice, seed)
     seconds = time.perf_counter() - start
     return {
         "pesq": pesq_score(clean, estimate, rate),
