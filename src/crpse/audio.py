@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from crpse.files import create_temporary_sibling
 
 logger = logging.getLogger(__name__)
 
@@ -314,7 +315,7 @@ def is_integer_subtype(subtype: str) -> bool:
 class AtomicAudioWriter:
     """Write an audio file block by block under a temporary hidden name and rename it into place on success.
 
-    The temporary file (``.NAME.tmp-<random>`` next to the destination) is removed if anything fails, so a partial
+    The temporary file (``.NAME.<random>.tmp`` next to the destination) is removed if anything fails, so a partial
     output never appears under the final name. Samples of integer/lossy subtypes are clipped to ``[-1, 1]``
     (libsndfile would otherwise wrap around); the number of clipped samples is available as ``clipped``.
 
@@ -344,10 +345,7 @@ class AtomicAudioWriter:
         self._temp: Path | None = None
 
     def __enter__(self) -> AtomicAudioWriter:
-        self.destination.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{self.destination.name}.tmp-", dir=self.destination.parent)
-        os.close(fd)
-        self._temp = Path(temp)
+        self._temp = temp = create_temporary_sibling(self.destination)
         try:
             self._handle = sf.SoundFile(
                 temp,
@@ -392,7 +390,6 @@ class AtomicAudioWriter:
             assert self._temp is not None
             if self.format == "OGG":
                 fix_ogg_serial(self._temp)
-            os.chmod(self._temp, 0o666 & ~_umask())
             os.replace(self._temp, self.destination)
             self._temp = None
         except BaseException:
@@ -478,12 +475,6 @@ def fix_ogg_serial(path: str | os.PathLike[str], serial: int = OGG_SERIAL) -> bo
             handle.seek(offset + 14)
             handle.write(page[14:26])
     return True
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import torch
 
 from crpse import __version__
+from crpse.files import atomic_output
 from crpse.nn.ncsnpp import NCSNppConfig
 from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, SamplerSpec
 from crpse.score_model import Model, ModelConfig, model_from_config
@@ -164,25 +164,8 @@ def save_model(
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
     """``torch.save`` to a temporary file next to ``path``, fsync, then rename: readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp creates 0600 files; give the usual permissions
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    with atomic_output(path) as temporary:
+        torch.save(obj, temporary)
 
 
 def load_model(path: str | os.PathLike[str], ema: bool = True, map_location: str | torch.device = "cpu") -> Model:

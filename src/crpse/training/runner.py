@@ -16,7 +16,6 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 
 from crpse.checkpoint import CheckpointError
 from crpse.data import find_pairs, num_samples_for_frames, uniform_subset
+from crpse.files import atomic_output
 from crpse.nn.ncsnpp import named_config
 from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, PREDICTIVE_SPEC, SamplerRequest, SamplerSpec, check_t_start
 from crpse.sampling import resolve_sampler
@@ -87,19 +87,8 @@ def args_to_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _write_json(data: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    with atomic_output(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def check_checkpoint_file(path: Path, what: str) -> None:
