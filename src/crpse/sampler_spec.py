@@ -40,6 +40,8 @@ SCHEDULES: tuple[Schedule, ...] = (UNIFORM, POWER)
 SAMPLER_OPTIONS: dict[str, tuple[str, ...]] = {REVERSE: (), PC: ("corrector_steps", "snr"), ODE: ("ode_method",)}
 #: steps of a sampler asked for without a step count when it is not the model's own sampler
 DEFAULT_STEPS: dict[str, int] = {REVERSE: 1, PC: 30, ODE: 30}
+#: seed of the sampler noise when none is given: the same seed gives the same output
+DEFAULT_SEED = 0
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crpse.chunking import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW
-from crpse.sampler_spec import CRP_SPEC, ODE_METHODS, SAMPLERS, SCHEDULES
+from crpse.sampler_spec import CRP_SPEC, DEFAULT_SEED, ODE_METHODS, SAMPLERS, SCHEDULES
 
 _DESCRIPTION = """\
 Enhance WAV/FLAC/OGG/MP3 files, or folders of them (searched recursively; the folder layout is kept under
@@ -28,7 +28,6 @@ does not grow with length. Outputs keep the input's rate, channels, length and W
 appear only when complete. The same --seed gives byte-identical files (with the same --batch-size and device).
 Sampler settings default to the ones stored in the model."""
 
-_DEFAULT_SEED = 0  # == crpse.enhancer.DEFAULT_SEED (not imported here: it would import torch for --help)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -54,8 +53,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     sampling.add_argument("--ode-method", choices=ODE_METHODS, help="ode: integrator")
     sampling.add_argument("--schedule", choices=SCHEDULES, help="spacing of the sampler's time grid")
     sampling.add_argument(
-        "--seed", type=int, default=_DEFAULT_SEED,
-        help=f"noise seed; the same seed gives identical output (default: {_DEFAULT_SEED})",
+        "--seed", type=int, default=DEFAULT_SEED,
+        help=f"noise seed; the same seed gives identical output (default: {DEFAULT_SEED})",
     )
     run_group = parser.add_argument_group("processing")
     run_group.add_argument(
