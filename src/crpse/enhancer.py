@@ -32,7 +32,6 @@ import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -59,7 +58,7 @@ from crpse.chunking import (
     Window,
     plan_windows,
 )
-from crpse.sampler_spec import SamplerRequest, SamplerSpec
+from crpse.sampler_spec import DEFAULT_SEED, SamplerRequest, SamplerSpec
 
 if TYPE_CHECKING:
     from crpse.score_model import Model
@@ -68,8 +67,6 @@ logger = logging.getLogger(__name__)
 
 #: inputs whose peak is below this are treated as silence (the normalisation would divide by ~0)
 SILENCE_PEAK = 1e-8
-#: default seed (deterministic output unless ``seed=None``)
-DEFAULT_SEED = 0
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 Progress = Callable[[int], Any]
@@ -94,21 +91,14 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-@lru_cache(maxsize=2)
-def _load_cached(path: str, mtime_ns: int, device: str) -> Model:
-    from crpse.checkpoint import load_model
-
-    return load_model(path, map_location=device).to(device).eval()
-
-
 def load_inference_model(
     model: Model | str | os.PathLike[str] | None, device: str | torch.device | None = None
 ) -> tuple[Model, torch.device]:
     """Resolve a model argument: ``None`` (the bundled default model), a bundled model's name (``"default"``), a
     checkpoint path, or a model object.
 
-    Checkpoints are loaded with :func:`crpse.checkpoint.load_model` (crpse or reference sgmse files) and cached, so
-    repeated :func:`enhance` calls do not reload them. A model object is put in eval mode and moved to ``device``
+    Checkpoints are loaded with :func:`crpse.checkpoint.load_model` (crpse or reference sgmse files); nothing is
+    cached (hold an :class:`Enhancer` to enhance many signals with one loaded model). A model object is put in eval mode and moved to ``device``
     when one is given (else it stays where it is).
 
     Returns:
@@ -121,7 +111,9 @@ def load_inference_model(
         if not path.is_file():
             raise FileNotFoundError(f"model checkpoint {path} does not exist; pass the path of a .ckpt file")
         resolved = resolve_device(device)
-        return _load_cached(str(path.resolve()), path.stat().st_mtime_ns, str(resolved)), resolved
+        from crpse.checkpoint import load_model
+
+        return load_model(path, map_location=str(resolved)).to(resolved).eval(), resolved
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "transform"):
         raise TypeError(
             f"model must be None, a checkpoint path or a crpse model (ScoreModel/PredictiveModel), got {type(model)}"
@@ -264,8 +256,9 @@ class Enhancer:
         self.seed = secrets.randbits(63) if seed is None else int(seed)
         self.batch_size = int(batch_size)
         transform = self.model.transform
-        frame_multiple = int(getattr(self.model, "frame_multiple", 64))
-        self.plan = plan_windows(self.model.sample_rate, window, overlap, transform.hop_length, frame_multiple)
+        self.plan = plan_windows(
+            self.model.sample_rate, window, overlap, transform.hop_length, self.model.frame_multiple
+        )
         #: the resolved sampler setting (``None`` for a predictive model), resolved here once
         self.spec: SamplerSpec | None = sampling.resolve_sampler(self.model, request)
         self._noise_draws = 0 if self.spec is None else self.spec.noise_draws
@@ -456,8 +449,7 @@ class Enhancer:
             x = F.pad(x, (0, padded_length - length))
         y = transform.to_spec(x)
         frames = y.shape[-1]
-        multiple = int(getattr(model, "frame_multiple", 64))
-        pad_mode = getattr(getattr(model, "config", None), "pad_mode", "zero")
+        multiple, pad_mode = model.frame_multiple, model.config.pad_mode
         if pad_mode == "reflect" and (-frames) % multiple >= frames:
             pad_mode = "zero"
         y = transform.pad_frames(y, multiple, mode=pad_mode)
@@ -581,43 +573,22 @@ def enhance(
     sample_rate: int,
     model: Model | str | os.PathLike[str] | None = None,
     *,
-    sampler: str | None = None,
-    steps: int | None = None,
-    t_start: float | None = None,
-    seed: int | None = DEFAULT_SEED,
     device: str | torch.device | None = None,
-    window: float | None = DEFAULT_WINDOW,
-    overlap: float = DEFAULT_OVERLAP,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    backend: str = "auto",
-    precision: str = "auto",
-    **sampler_options: Any,
+    **settings: Any,
 ) -> ArrayT:
-    """Enhance one signal (see :class:`Enhancer` for the arguments).
+    """Enhance one signal with a one-off :class:`Enhancer` (for many signals, hold an :class:`Enhancer`).
 
     Args:
         audio: numpy array or torch tensor, ``[L]`` or ``[C, L]`` (channels first), any float or integer dtype.
         sample_rate: its sample rate (any; resampled internally to the model's rate and back).
-        model: ``None`` (bundled default), checkpoint path, or model. Checkpoints are cached between calls.
+        model: ``None`` (bundled default), checkpoint path, or model.
         device: ``None``: a torch input's device, else CUDA if available, else CPU.
+        **settings: the :class:`Enhancer`'s keyword arguments (``sampler``, ``steps``, ``t_start``, ``seed``,
+            ``window``, ``overlap``, ``batch_size``, ``backend``, ``precision`` and sampler options).
 
     Returns:
         The enhanced signal, with the input's type, shape, dtype and device.
     """
     if device is None and isinstance(audio, torch.Tensor) and not isinstance(model, torch.nn.Module):
         device = audio.device
-    enhancer = Enhancer(
-        model,
-        sampler=sampler,
-        steps=steps,
-        t_start=t_start,
-        seed=seed,
-        device=device,
-        window=window,
-        overlap=overlap,
-        batch_size=batch_size,
-        backend=backend,
-        precision=precision,
-        **sampler_options,
-    )
-    return enhancer(audio, sample_rate)
+    return Enhancer(model, device=device, **settings)(audio, sample_rate)
