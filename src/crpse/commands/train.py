@@ -1,6 +1,10 @@
 """``crpse train {dsm,crp,predictive}``: train a score model (stage 1), fine-tune it with CRP (stage 2), or train
 the predictive baseline. Lightning is imported only inside :func:`run` (through :mod:`crpse.training.runner`).
 
+The CLI layer sets ``OMP_WAIT_POLICY=PASSIVE`` in the environment before torch loads, unless it is already set
+(spinning OpenMP threads make CPU training 10x slower when other processes share the cores; docs/training.md).
+Library code never changes the environment.
+
 Examples::
 
     crpse train dsm --data-dir corpus --run-dir runs/bbed --backbone ncsnpp --batch-size 16
