@@ -98,8 +98,8 @@ def load_inference_model(
     checkpoint path, or a model object.
 
     Checkpoints are loaded with :func:`crpse.checkpoint.load_model` (crpse or reference sgmse files); nothing is
-    cached (hold an :class:`Enhancer` to enhance many signals with one loaded model). A model object is put in eval mode and moved to ``device``
-    when one is given (else it stays where it is).
+    cached (hold an :class:`Enhancer` to enhance many signals with one loaded model). A model object is put in eval
+    mode and moved to ``device`` when one is given (else it stays where it is).
 
     Returns:
         ``(model, device)``.
