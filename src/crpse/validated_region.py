@@ -106,11 +106,8 @@ def resolved_setting(enhancer: Any) -> tuple[str, int, float, str] | None:
     """``(sampler, steps, t_start, schedule)`` an :class:`~crpse.enhancer.Enhancer` runs (``None``: predictive)."""
     if enhancer.is_predictive:
         return None
-    spec = getattr(enhancer, "spec", None)
-    if spec is not None:
-        return spec.sampler, int(spec.steps), float(spec.t_start), str(getattr(spec, "schedule", "uniform"))
-    schedule = str(enhancer.sampler_options.get("schedule", "uniform"))
-    return enhancer.sampler, int(enhancer.steps), float(enhancer.t_start), schedule
+    spec = enhancer.spec
+    return spec.sampler, int(spec.steps), float(spec.t_start), spec.schedule
 
 
 def region_warning(region: ValidatedRegion, sampler: str, steps: int, t_start: float, schedule: str) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from crpse.sampler_spec import REVERSE
+from crpse.sampler_spec import REVERSE, UNIFORM
 
 __all__ = ["nfe_plot", "sweep_heatmaps"]
 
@@ -118,8 +118,8 @@ def sweep_heatmaps(table: Sequence[Row], directory: str | Path, metrics: Sequenc
         predictive = [r for r in rows if r["sampler"] == "predictive"]
         for schedule in dict.fromkeys(r["schedule"] for r in grid_rows):
             members = [r for r in grid_rows if r["schedule"] == schedule]
-            if schedule != "uniform":  # N = 1, 2: the same grid for every schedule, run once as uniform
-                members += [r for r in grid_rows if r["schedule"] == "uniform" and int(r["steps"]) < 3
+            if schedule != UNIFORM:  # N = 1, 2: the same grid for every schedule, run once as uniform
+                members += [r for r in grid_rows if r["schedule"] == UNIFORM and int(r["steps"]) < 3
                             and r["model"] in {m["model"] for m in members}]
             models = list(dict.fromkeys(r["model"] for r in members))
             times = sorted({float(r["t_start"]) for r in members})

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from crpse.sampler_spec import SAMPLERS as SPEC_SAMPLERS
+from crpse.sampler_spec import UNIFORM
+
 #: spec key -> (Enhancer keyword, value parser)
 KEYS: dict[str, str] = {
     "t": "t_start",
@@ -33,7 +36,7 @@ KEYS: dict[str, str] = {
 _OPTION_ORDER = ("corrector_steps", "snr", "method", "schedule")
 _OPTION_SHORT = {"corrector_steps": "c", "snr": "snr", "method": "method", "schedule": "schedule"}
 #: the sampler names the grammar knows (checked again against the model when resolving)
-SAMPLERS = ("model", "reverse", "pc", "ode")
+SAMPLERS = ("model", *SPEC_SAMPLERS)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class SettingSpec:
     options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.sampler not in (None, "reverse", "pc", "ode"):
+        if self.sampler not in (None, *SPEC_SAMPLERS):
             raise ValueError(f"unknown sampler {self.sampler!r}; use one of {', '.join(SAMPLERS)}")
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
@@ -188,7 +191,7 @@ def format_setting(sampler: str, steps: int, t_start: float | None, options: dic
         parts.append(f"t={float(t_start):g}")
     for name in _OPTION_ORDER:
         value = options.get(name)
-        if value is None or (name == "schedule" and value == "uniform"):
+        if value is None or (name == "schedule" and value == UNIFORM):
             continue
         text = f"{value:g}" if isinstance(value, float) else str(value)
         parts.append(f"{_OPTION_SHORT[name]}={text}")

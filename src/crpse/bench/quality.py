@@ -26,6 +26,7 @@ from typing import Any
 
 from crpse.bench.grid import SettingSpec, format_setting, parse_setting, slug
 from crpse.bench.stats import DEFAULT_ROUNDS, DEFAULT_SEED, mean_std, paired_bootstrap
+from crpse.sampler_spec import UNIFORM
 
 logger = logging.getLogger(__name__)
 
@@ -140,23 +141,16 @@ def resolve_cell(name: str, model: Any, enhancer: Any, kwargs: dict[str, Any]) -
     if enhancer.is_predictive:
         return Cell(name, "predictive", "predictive", 1, None, "-", 1, {})
     sampler, steps, t_start, options, nfe = _resolved(enhancer)
-    schedule = str(options.get("schedule") or "uniform")
+    schedule = str(options.get("schedule") or UNIFORM)
     label = format_setting(sampler, steps, t_start, options)
     return Cell(name, label, sampler, int(steps), float(t_start), schedule, int(nfe), kwargs)
 
 
 def _resolved(enhancer: Any) -> tuple[str, int, float, dict[str, Any], int]:
     """``(sampler, steps, t_start, options, network calls)`` of an enhancer's resolved sampler setting."""
-    spec = getattr(enhancer, "spec", None)
-    if spec is not None:  # one resolved sampler specification
-        options = dict(spec.options)
-        options["schedule"] = getattr(spec, "schedule", "uniform")
-        return spec.sampler, spec.steps, spec.t_start, options, spec.network_calls
-    from crpse.sampling import SamplerChoice
-
-    options = dict(enhancer.sampler_options)
-    choice = SamplerChoice(enhancer.sampler, enhancer.steps, enhancer.t_start, options)
-    return enhancer.sampler, enhancer.steps, enhancer.t_start, options, choice.network_calls
+    spec = enhancer.spec  # the one resolved sampler specification
+    options = {**spec.options, "schedule": spec.schedule}
+    return spec.sampler, spec.steps, spec.t_start, options, spec.network_calls
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crpse.sampler_spec import SCHEDULES
+from crpse.sampler_spec import REVERSE, SCHEDULES, UNIFORM
 
 #: the test splits of `crpse data synth` (matched, mismatched noise, real speech); the default takes those present
 _TEST_SPLITS = ("test", "test_mismatched", "test_real")
@@ -252,7 +252,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
         written += sweep_heatmaps(table, args.output)
     if VALID_SPLIT in options.splits:
         for name, model_cells in cells.items():
-            if not any(c.sampler == "reverse" for c in model_cells):
+            if not any(c.sampler == REVERSE for c in model_cells):
                 continue
             region = compute_region(table, name, tolerance=args.tolerance)
             path = args.output / f"region_{name}.json"
@@ -271,11 +271,11 @@ def sweep_specs(steps: str, t_start: str, schedules: tuple[str, ...]) -> list[st
     wanted = sorted({spec.steps for spec in parse_setting(f"reverse:{steps}")})
     few, many = [n for n in wanted if n < 3], [n for n in wanted if n >= 3]
     specs = []
-    uniform_steps = wanted if "uniform" in schedules else few
+    uniform_steps = wanted if UNIFORM in schedules else few
     if uniform_steps:
         specs.append(f"reverse:{','.join(map(str, uniform_steps))}:t={t_start}")
     for schedule in schedules:
-        if schedule != "uniform" and many:
+        if schedule != UNIFORM and many:
             specs.append(f"reverse:{','.join(map(str, many))}:t={t_start}:schedule={schedule}")
     return specs
 

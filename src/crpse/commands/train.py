@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, DSM_VALIDATION, SAMPLERS, SCHEDULES, SamplerRequest
+from crpse.training.settings import GRAD_STEPS, STEP_WEIGHTINGS
 
 _DESCRIPTION = """\
 Train with Lightning (needs crpse[train]). Data: DATA_DIR/{train,valid}/{clean,noisy}/*.wav paired by file name,
@@ -162,10 +163,10 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
                          help="reverse steps per training batch, or an inclusive range drawn per batch")
         crp.add_argument("--t-start", default=f"{CRP_SPEC.t_start:g}", metavar="T|A..B",
                          help="reverse start time t_rsp, or a range drawn uniformly per batch")
-        crp.add_argument("--steps-weighting", choices=("uniform", "cost"), default="uniform",
+        crp.add_argument("--steps-weighting", choices=STEP_WEIGHTINGS, default=STEP_WEIGHTINGS[0],
                          help="how N is drawn from a --steps range: each N equally often (the reference), or with "
                               "P(N) ~ 1/(N+2) so that every N gets the same compute")
-        crp.add_argument("--grad-step", choices=("last", "random"), default="last",
+        crp.add_argument("--grad-step", choices=GRAD_STEPS, default=GRAD_STEPS[0],
                          help="step whose network call gets the gradient (the paper: last)")
         crp.add_argument("--schedule", choices=SCHEDULES, default=CRP_SPEC.schedule,
                          help="time schedule of the reverse grid in training, saved as the model's (uniform: the "

@@ -30,7 +30,7 @@ from crpse.losses import crp_loss, dsm_loss, predictive_loss
 from crpse.score_model import Model, ModelConfig
 from crpse.training.ema import ExponentialMovingAverage
 from crpse.training.rng import capture_rng_state, restore_rng_state
-from crpse.training.settings import TrainSettings
+from crpse.training.settings import GRAD_STEPS, STEP_WEIGHTINGS, TrainSettings
 from crpse.training.validation import metric_means, metric_sums, score_pair
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ STATE_KEY = "crpse"
 def crp_steps_weights(low: int, high: int, weighting: str) -> np.ndarray:
     """Probabilities of N = low..high: ``uniform``, or ``cost`` (proportional to 1 / (N + 2), equal compute per N)."""
     steps = np.arange(low, high + 1, dtype=np.float64)
-    weights = np.ones_like(steps) if weighting == "uniform" else 1.0 / (steps + 2.0)
+    weights = np.ones_like(steps) if weighting == STEP_WEIGHTINGS[0] else 1.0 / (steps + 2.0)
     return weights / weights.sum()
 
 
@@ -117,7 +117,7 @@ class EnhancementModule(L.LightningModule):
         rng = np.random.default_rng([self.settings.seed, _CRP_SCHEDULE, batch_index])
         low, high = self.settings.crp_steps
         a, b = self.settings.crp_t_start
-        if self.settings.crp_steps_weighting == "uniform":  # the reference's randint (same draws as before)
+        if self.settings.crp_steps_weighting == STEP_WEIGHTINGS[0]:  # the reference's randint (same draws as before)
             steps = int(rng.integers(low, high + 1))
         else:
             choices = np.arange(low, high + 1)
@@ -134,7 +134,7 @@ class EnhancementModule(L.LightningModule):
         if stage == "predictive":
             return predictive_loss(model, x, y)  # type: ignore[arg-type]
         if validation:
-            spec, grad_step = self.settings.crp_inference, "last"
+            spec, grad_step = self.settings.crp_inference, GRAD_STEPS[0]
             steps, t_start = spec.steps, spec.t_start
         else:
             (steps, t_start), grad_step = self.crp_schedule(self.batches_seen), self.settings.grad_step

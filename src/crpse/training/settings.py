@@ -11,6 +11,12 @@ Stage = Literal["dsm", "crp", "predictive"]
 STAGES: tuple[str, ...] = ("dsm", "crp", "predictive")
 
 
+#: how N is drawn from a CRP steps range: each N equally often (the reference), or P(N) ~ 1/(N+2)
+STEP_WEIGHTINGS: tuple[str, ...] = ("uniform", "cost")
+#: which reverse step's network call carries the CRP gradient (the paper: the last)
+GRAD_STEPS: tuple[str, ...] = ("last", "random")
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Objective, optimiser and validation settings of one run.
@@ -39,8 +45,8 @@ class TrainSettings:
     seed: int = 0
     crp_steps: tuple[int, int] = (CRP_SPEC.steps, CRP_SPEC.steps)
     crp_t_start: tuple[float, float] = (CRP_SPEC.t_start, CRP_SPEC.t_start)  # type: ignore[assignment]
-    crp_steps_weighting: Literal["uniform", "cost"] = "uniform"
-    grad_step: Literal["last", "random"] = "last"
+    crp_steps_weighting: Literal["uniform", "cost"] = STEP_WEIGHTINGS[0]  # type: ignore[assignment]
+    grad_step: Literal["last", "random"] = GRAD_STEPS[0]  # type: ignore[assignment]
     crp_inference: SamplerSpec = CRP_SPEC
     val_sampler: SamplerRequest = SamplerRequest()
     num_eval_files: int = 10
@@ -57,10 +63,10 @@ class TrainSettings:
         a, b = self.crp_t_start
         if not 0 < a <= b:
             raise ValueError(f"CRP t_start must satisfy 0 < min <= max, got {a}..{b}")
-        if self.crp_steps_weighting not in ("uniform", "cost"):
-            raise ValueError(f"crp_steps_weighting must be 'uniform' or 'cost', got {self.crp_steps_weighting!r}")
-        if self.grad_step not in ("last", "random"):
-            raise ValueError(f"grad_step must be 'last' or 'random', got {self.grad_step!r}")
+        if self.crp_steps_weighting not in STEP_WEIGHTINGS:
+            raise ValueError(f"crp_steps_weighting must be one of {STEP_WEIGHTINGS}, got {self.crp_steps_weighting!r}")
+        if self.grad_step not in GRAD_STEPS:
+            raise ValueError(f"grad_step must be one of {GRAD_STEPS}, got {self.grad_step!r}")
         if self.num_eval_files < 0:
             raise ValueError(f"num_eval_files must be >= 0, got {self.num_eval_files}")
 
