@@ -58,6 +58,7 @@ from crpse.chunking import (
     Window,
     plan_windows,
 )
+from crpse.output_guard import GuardLimits, OutputGuard
 from crpse.sampler_spec import DEFAULT_SEED, SamplerRequest, SamplerSpec
 
 if TYPE_CHECKING:
@@ -221,8 +222,13 @@ class Enhancer:
         backend: how the network runs (:mod:`crpse.backends`): ``auto`` (the fastest faithful path) or ``eager``.
         precision: ``fp32``, ``bf16`` (hardware with native bf16 only) or ``auto`` (fp32 unless bf16's measured
             quality cost is below the limit). The model is put in the backend's memory layout in place.
+        output_limits: when enhanced audio is refused as unsafe (non-finite, clipping, far louder than the input;
+            :class:`crpse.output_guard.UnsafeOutputError`); ``None`` turns the guard off.
         **sampler_options: ``corrector_steps`` and ``snr`` (``pc``), ``ode_method`` or ``method`` (``ode``:
             ``euler``/``heun``), ``schedule`` (see :mod:`crpse.sampler_spec`).
+
+    A sampler setting other than the model's own (``model.inference``) gets a
+    :class:`crpse.sampler_setting.SamplerSettingWarning` naming the model's setting.
 
     Raises:
         ValueError: invalid settings (the message names the fix).
@@ -243,6 +249,7 @@ class Enhancer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         backend: str = "auto",
         precision: str = "auto",
+        output_limits: GuardLimits | None = GuardLimits(),
         **sampler_options: Any,
     ) -> None:
         if batch_size < 1:
@@ -255,12 +262,17 @@ class Enhancer:
         self.backend.prepare(self.model)
         self.seed = secrets.randbits(63) if seed is None else int(seed)
         self.batch_size = int(batch_size)
+        self.output_limits = output_limits
         transform = self.model.transform
         self.plan = plan_windows(
             self.model.sample_rate, window, overlap, transform.hop_length, self.model.frame_multiple
         )
         #: the resolved sampler setting (``None`` for a predictive model), resolved here once
         self.spec: SamplerSpec | None = sampling.resolve_sampler(self.model, request)
+        if self.spec is not None:
+            from crpse.sampler_setting import warn_if_not_intended
+
+            warn_if_not_intended(self.model, self.spec)
         self._noise_draws = 0 if self.spec is None else self.spec.noise_draws
 
     # -- settings -----------------------------------------------------------------------------------------------
@@ -272,6 +284,15 @@ class Enhancer:
     @property
     def is_predictive(self) -> bool:
         return self.spec is None
+
+    @property
+    def intended_setting(self) -> str:
+        """The model's own sampler setting, in words (what it was trained and validated for)."""
+        if self.is_predictive:
+            return "predictive model's single network call"
+        from crpse.sampler_setting import describe, intended_choice
+
+        return describe(intended_choice(self.model))
 
     def num_windows(self, frames: int, sample_rate: int) -> int:
         """Windows per channel for a signal of ``frames`` samples at ``sample_rate``."""
@@ -296,8 +317,10 @@ class Enhancer:
 
         Raises:
             ValueError: bad shape, empty or non-finite input.
+            crpse.output_guard.UnsafeOutputError: the enhanced signal is non-finite, clips (integer input, or
+                float input within [-1, 1]) or is far louder than the input (see ``output_limits``).
         """
-        samples, restore = _as_float_channels(audio)
+        samples, restore, full_scale = _as_float_channels(audio)
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         if not np.isfinite(samples).all():
@@ -305,7 +328,11 @@ class Enhancer:
         channels, length = samples.shape
         peak = float(np.abs(samples).max())
         blocks = (samples[:, i : i + BLOCK_FRAMES] for i in range(0, length, BLOCK_FRAMES))
-        parts = list(self.stream(blocks, int(sample_rate), channels, length, peak))
+        if full_scale is None and peak <= 1.0:
+            full_scale = 1.0  # float audio within [-1, 1]: the usual full scale
+        parts = list(
+            self.stream(blocks, int(sample_rate), channels, length, peak, label="the signal", full_scale=full_scale)
+        )
         enhanced = np.concatenate(parts, axis=1) if parts else np.zeros((channels, 0), np.float32)
         return restore(enhanced)
 
@@ -333,6 +360,8 @@ class Enhancer:
 
         Raises:
             crpse.audio.AudioFileError: unreadable, truncated, empty or non-finite input.
+            crpse.output_guard.UnsafeOutputError: the enhanced audio is non-finite, clips or is far louder than the
+                input (see ``output_limits``); no file is written.
             FileExistsError: ``output`` exists and ``overwrite`` is false.
             ValueError: ``output`` is the input file.
         """
@@ -377,6 +406,7 @@ class Enhancer:
         peak: float,
         progress: Progress | None = None,
         label: str = "the input",
+        full_scale: float | None = 1.0,
     ) -> Iterator[np.ndarray]:
         """Enhance a stream of blocks; the building block of :meth:`__call__` and :meth:`enhance_file`.
 
@@ -387,10 +417,15 @@ class Enhancer:
             frames: total length (the output is trimmed or zero-padded to exactly this).
             peak: ``max |y|`` of the whole signal (the normaliser; silence below :data:`SILENCE_PEAK`).
             progress: called with ``1`` after each window (all channels) is done.
-            label: how to name the signal in log messages.
+            label: how to name the signal in log and error messages.
+            full_scale: the clipping level the output guard checks (``None``: none known, no clipping test).
 
         Yields:
             Enhanced ``float32 [C, m]`` blocks at ``sample_rate``, ``frames`` samples per channel in total.
+
+        Raises:
+            crpse.output_guard.UnsafeOutputError: after the last block, when the output guard refuses the output
+                (the caller must then discard what it received).
         """
         if peak < SILENCE_PEAK:
             logger.warning("%s is silent (peak %.3g): the output is silence", label, peak)
@@ -402,6 +437,9 @@ class Enhancer:
         from_model = StreamResampler(self.sample_rate, sample_rate, channels)
         windower = StreamingWindower(self.plan, channels)
         batcher = _WindowBatcher(self, channels, float(peak), progress)
+        guard = None
+        if self.output_limits is not None:
+            guard = OutputGuard(sample_rate, channels, self.output_limits, full_scale)
         remaining = frames
 
         def emit(model_rate_samples: np.ndarray, last: bool = False) -> Iterator[np.ndarray]:
@@ -410,9 +448,13 @@ class Enhancer:
             out = out[:, : max(remaining, 0)]
             remaining -= out.shape[1]
             if out.shape[1]:
+                if guard is not None:
+                    guard.add_output(out)
                 yield out
 
         for block in blocks:
+            if guard is not None:
+                guard.add_input(block)
             for window in windower.push(to_model(block * scale)):
                 for finished in batcher.add(window):
                     yield from emit(finished)
@@ -426,7 +468,12 @@ class Enhancer:
         while remaining > 0:  # resampling rounding: pad the last few samples
             pad = min(remaining, BLOCK_FRAMES)
             remaining -= pad
-            yield np.zeros((channels, pad), dtype=np.float32)
+            tail = np.zeros((channels, pad), dtype=np.float32)
+            if guard is not None:
+                guard.add_output(tail)
+            yield tail
+        if guard is not None:
+            guard.check(label, self.intended_setting)
 
     @torch.inference_mode()
     def enhance_windows(self, waves: np.ndarray, starts: list[int], channels: list[int]) -> np.ndarray:
@@ -526,8 +573,9 @@ class _WindowBatcher:
 # ---------------------------------------------------------------------------------------------------------------
 # array conversion
 # ---------------------------------------------------------------------------------------------------------------
-def _as_float_channels(audio: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
-    """``[L]`` or ``[C, L]`` numpy/torch -> ``float32 [C, L]`` numpy, plus the function that converts back."""
+def _as_float_channels(audio: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any], float | None]:
+    """``[L]`` or ``[C, L]`` numpy/torch -> ``float32 [C, L]`` numpy, the function that converts back, and the
+    full scale of integer input (its type's maximum; ``None`` for floats)."""
     is_torch = isinstance(audio, torch.Tensor)
     if not is_torch and not isinstance(audio, np.ndarray):
         raise TypeError(f"audio must be a numpy array or a torch tensor, got {type(audio).__name__}")
@@ -565,7 +613,7 @@ def _as_float_channels(audio: Any) -> tuple[np.ndarray, Callable[[np.ndarray], A
             return torch.from_numpy(np.ascontiguousarray(out)).to(device=device, dtype=dtype)
         return np.ascontiguousarray(out).astype(dtype, copy=False)
 
-    return samples, restore
+    return samples, restore, (float(limits[1]) if integer and limits is not None else None)
 
 
 def enhance(
@@ -584,7 +632,8 @@ def enhance(
         model: ``None`` (bundled default), checkpoint path, or model.
         device: ``None``: a torch input's device, else CUDA if available, else CPU.
         **settings: the :class:`Enhancer`'s keyword arguments (``sampler``, ``steps``, ``t_start``, ``seed``,
-            ``window``, ``overlap``, ``batch_size``, ``backend``, ``precision`` and sampler options).
+            ``window``, ``overlap``, ``batch_size``, ``backend``, ``precision``, ``output_limits``,
+            ``upper_band`` and sampler options).
 
     Returns:
         The enhanced signal, with the input's type, shape, dtype and device.

@@ -7,6 +7,8 @@ Example::
 ``noisy/a/b.wav`` becomes ``enhanced/a/b.wav`` and ``talk.mp3`` becomes ``enhanced/talk.mp3``, each with the
 input's sample rate, channel count, length and (WAV/FLAC) sample format. Bad inputs are reported one line each
 (``crpse: error: PATH: reason``) and skipped; the exit status is 1 when any file failed, 2 for invalid options.
+An enhanced file that the output guard refuses (non-finite, clipping, or far louder than its input:
+:mod:`crpse.output_guard`) is such a failed file: nothing is written for it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +92,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="output container (default: the input's); the sample format is kept where the container allows",
     )
     output.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    output.add_argument(
+        "--no-output-guard", action="store_true",
+        help="write outputs even when they are non-finite, clip or are far louder than the input (for research on "
+        "diverging samplers; by default such a file fails and nothing is written for it)",
+    )
     output.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     return parser
 
@@ -136,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
 
     from crpse.audio import AudioFileError, audio_info, find_audio_files
     from crpse.enhancer import Enhancer
+    from crpse.output_guard import GuardLimits, UnsafeOutputError
+    from crpse.sampler_setting import SamplerSettingWarning
 
     started = time.perf_counter()
     files, problems = find_audio_files(args.inputs, exclude=[args.output])
@@ -152,29 +162,34 @@ def run(args: argparse.Namespace) -> int:
         _error(f"{outdir}: the output must be a folder")
         return 2
     try:
-        enhancer = Enhancer(
-            args.model,
-            sampler=args.sampler,
-            steps=args.steps,
-            t_start=args.t_start,
-            seed=args.seed,
-            device=args.device,
-            window=args.window or None,
-            overlap=args.overlap,
-            batch_size=args.batch_size,
-            backend=args.backend,
-            precision=args.precision,
-            corrector_steps=args.corrector_steps,
-            snr=args.snr,
-            ode_method=args.ode_method,
-            schedule=args.schedule,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SamplerSettingWarning)
+            enhancer = Enhancer(
+                args.model,
+                sampler=args.sampler,
+                steps=args.steps,
+                t_start=args.t_start,
+                seed=args.seed,
+                device=args.device,
+                window=args.window or None,
+                overlap=args.overlap,
+                batch_size=args.batch_size,
+                backend=args.backend,
+                precision=args.precision,
+                corrector_steps=args.corrector_steps,
+                snr=args.snr,
+                ode_method=args.ode_method,
+                schedule=args.schedule,
+                output_limits=None if args.no_output_guard else GuardLimits(),
+            )
     except (OSError, ValueError, TypeError, RuntimeError) as error:
         message = _one_line(error)
         if args.model is not None and str(args.model) not in message:
             message = f"{args.model}: {message}"
         _error(message)
         return 2
+    for warning in caught:
+        print(f"crpse: warning: {_one_line(warning.message)}", file=sys.stderr)
 
     warning = _region_warning(args.model, enhancer)
     if warning is not None:
@@ -220,6 +235,9 @@ def run(args: argparse.Namespace) -> int:
                 took = time.perf_counter() - file_started
                 bar.write(f"crpse: [{number}/{len(files)}] {item.path} -> {target}: {_speed(seconds, took)}",
                           file=sys.stderr)
+        except UnsafeOutputError as error:  # its message starts with the file's name
+            _error(f"{_one_line(error)}; no output written", bar.write)
+            failed += 1
         except (AudioFileError, OSError, ValueError, RuntimeError) as error:
             _error(f"{item.path}: {_one_line(error)}", bar.write)
             failed += 1
