@@ -19,6 +19,7 @@ import logging
 import math
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -121,11 +122,18 @@ def _enhancer(model: Any, spec: SettingSpec, options: BenchOptions) -> tuple[Any
     from crpse.chunking import DEFAULT_BATCH_SIZE, DEFAULT_WINDOW
     from crpse.enhancer import Enhancer
 
+    from crpse.sampler_setting import SamplerSettingWarning
+
     kwargs = spec_kwargs(model, spec)
-    return Enhancer(
-        model, seed=options.seed, window=DEFAULT_WINDOW if options.window is None else (options.window or None),
-        batch_size=options.batch_size or DEFAULT_BATCH_SIZE, **kwargs,
-    ), kwargs
+    # a sweep asks for settings other than the model's own on purpose, and scores what comes out, even a diverging
+    # sampler's noise: no sampler-setting warning, no output guard (crpse.output_guard)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplerSettingWarning)
+        enhancer = Enhancer(
+            model, seed=options.seed, window=DEFAULT_WINDOW if options.window is None else (options.window or None),
+            batch_size=options.batch_size or DEFAULT_BATCH_SIZE, output_limits=None, **kwargs,
+        )
+    return enhancer, kwargs
 
 
 def spec_kwargs(model: Any, spec: SettingSpec) -> dict[str, Any]:
