@@ -11,8 +11,11 @@ The pipeline (one code path for arrays and files): the signal is resampled to th
 divided by its peak ``max |y|`` over the whole signal (the reference's inference normalisation), cut into
 overlapping windows (:mod:`crpse.chunking`), each channel of each window is enhanced as one batch item
 (``to_spec`` -> ``pad_frames`` -> :func:`crpse.sampling.sample` -> crop -> ``to_wave``), the windows are cross-faded,
-multiplied back by the peak and resampled to the input rate. Only about ``batch_size`` windows are in memory at
-a time, so peak memory does not grow with the length of the file.
+multiplied back by the peak and resampled to the input rate. For input above the model's rate the input's band
+above the model's Nyquist frequency is added back, weighted by the gain the model applied just below it
+(:mod:`crpse.upper_band`; ``upper_band="drop"`` leaves it out). Finally the output guard
+(:mod:`crpse.output_guard`) refuses output that is non-finite, clips or is far louder than the input. Only about
+``batch_size`` windows are in memory at a time, so peak memory does not grow with the length of the file.
 
 Determinism: the sampler noise is a function of ``(seed, channel, draw, STFT frame, frequency bin)`` only (a
 counter-based generator, :func:`positional_noise`), not of the batch or the windowing, so
@@ -60,6 +63,7 @@ from crpse.chunking import (
 )
 from crpse.output_guard import GuardLimits, OutputGuard
 from crpse.sampler_spec import DEFAULT_SEED, SamplerRequest, SamplerSpec
+from crpse.upper_band import DEFAULT_UPPER_BAND, UpperBand, UpperBandMixer, band_gain, validate_upper_band
 
 if TYPE_CHECKING:
     from crpse.score_model import Model
@@ -224,6 +228,9 @@ class Enhancer:
             quality cost is below the limit). The model is put in the backend's memory layout in place.
         output_limits: when enhanced audio is refused as unsafe (non-finite, clipping, far louder than the input;
             :class:`crpse.output_guard.UnsafeOutputError`); ``None`` turns the guard off.
+        upper_band: for input above the model's rate, ``keep`` adds the input's band above the model's Nyquist
+            frequency back, weighted by the gain the model applied just below it (:mod:`crpse.upper_band`);
+            ``drop`` leaves nothing above it.
         **sampler_options: ``corrector_steps`` and ``snr`` (``pc``), ``ode_method`` or ``method`` (``ode``:
             ``euler``/``heun``), ``schedule`` (see :mod:`crpse.sampler_spec`).
 
@@ -250,6 +257,7 @@ class Enhancer:
         backend: str = "auto",
         precision: str = "auto",
         output_limits: GuardLimits | None = GuardLimits(),
+        upper_band: UpperBand = DEFAULT_UPPER_BAND,
         **sampler_options: Any,
     ) -> None:
         if batch_size < 1:
@@ -263,6 +271,7 @@ class Enhancer:
         self.seed = secrets.randbits(63) if seed is None else int(seed)
         self.batch_size = int(batch_size)
         self.output_limits = output_limits
+        self.upper_band = validate_upper_band(upper_band)
         transform = self.model.transform
         self.plan = plan_windows(
             self.model.sample_rate, window, overlap, transform.hop_length, self.model.frame_multiple
@@ -433,10 +442,14 @@ class Enhancer:
                 yield np.zeros((channels, min(BLOCK_FRAMES, frames - start)), dtype=np.float32)
             return
         scale = np.float32(1.0 / peak)
+        mixer = None  # the input's band above the model's Nyquist frequency, added back (crpse.upper_band)
+        if self.upper_band == "keep" and sample_rate > self.sample_rate:
+            mixer = UpperBandMixer(sample_rate, self.sample_rate, channels, float(peak))
         to_model = StreamResampler(sample_rate, self.sample_rate, channels)
-        from_model = StreamResampler(self.sample_rate, sample_rate, channels)
+        # with the upper band kept, the model-rate stream carries the gains as C more channels
+        from_model = StreamResampler(self.sample_rate, sample_rate, channels * (2 if mixer else 1))
         windower = StreamingWindower(self.plan, channels)
-        batcher = _WindowBatcher(self, channels, float(peak), progress)
+        batcher = _WindowBatcher(self, channels, float(peak), progress, with_gain=mixer is not None)
         guard = None
         if self.output_limits is not None:
             guard = OutputGuard(sample_rate, channels, self.output_limits, full_scale)
@@ -445,6 +458,9 @@ class Enhancer:
         def emit(model_rate_samples: np.ndarray, last: bool = False) -> Iterator[np.ndarray]:
             nonlocal remaining
             out = from_model(model_rate_samples, last=last)
+            if mixer is not None:
+                mixer.push_output(out[:channels], out[channels:])
+                out = mixer.finish() if last else mixer.pop()
             out = out[:, : max(remaining, 0)]
             remaining -= out.shape[1]
             if out.shape[1]:
@@ -455,16 +471,22 @@ class Enhancer:
         for block in blocks:
             if guard is not None:
                 guard.add_input(block)
-            for window in windower.push(to_model(block * scale)):
+            model_rate = to_model(block * scale)
+            if mixer is not None:
+                mixer.push_input(block, model_rate)
+            for window in windower.push(model_rate):
                 for finished in batcher.add(window):
                     yield from emit(finished)
-        windows = windower.push(to_model.flush()) + windower.finish()
+        model_rate = to_model.flush()
+        if mixer is not None:
+            mixer.push_input(np.zeros((channels, 0), np.float32), model_rate, last=True)
+        windows = windower.push(model_rate) + windower.finish()
         for window in windows:
             for finished in batcher.add(window):
                 yield from emit(finished)
         for finished in batcher.flush():
             yield from emit(finished)
-        yield from emit(np.zeros((channels, 0), np.float32), last=True)
+        yield from emit(np.zeros((from_model.channels, 0), np.float32), last=True)
         while remaining > 0:  # resampling rounding: pad the last few samples
             pad = min(remaining, BLOCK_FRAMES)
             remaining -= pad
@@ -522,12 +544,18 @@ class _WindowBatcher:
     """Queue single-channel windows, run them through the model ``batch_size`` at a time (equal lengths only, so
     that padding never depends on the batch), and release enhanced windows in order, cross-faded."""
 
-    def __init__(self, enhancer: Enhancer, channels: int, peak: float, progress: Progress | None) -> None:
+    def __init__(
+        self, enhancer: Enhancer, channels: int, peak: float, progress: Progress | None, with_gain: bool = False
+    ) -> None:
         self.enhancer = enhancer
         self.channels = channels
         self.peak = np.float32(peak)
         self.progress = progress
-        self.stitcher = OverlapAdd(enhancer.plan, channels)
+        self.with_gain = with_gain  # also stitch the upper-band gains (crpse.upper_band) as channels C..2C-1
+        rows = 2 * channels if with_gain else channels
+        self.stitcher = OverlapAdd(enhancer.plan, rows)
+        self.scale = np.full((rows, 1), self.peak, np.float32)
+        self.scale[channels:] = 1.0
         self._queue: list[tuple[Window, int]] = []
         self._done: dict[int, tuple[Window, np.ndarray, int]] = {}
         self._next = 0
@@ -555,19 +583,26 @@ class _WindowBatcher:
         enhanced = self.enhancer.enhance_windows(
             waves, [window.start for window, _ in items], [channel for _, channel in items]
         )
-        for (window, channel), wave in zip(items, enhanced):
+        gains = self._gains(waves, enhanced) if self.with_gain else None
+        for i, ((window, channel), wave) in enumerate(zip(items, enhanced)):
             entry = self._done.get(window.index)
             if entry is None:
-                entry = (window, np.empty_like(window.data), 0)
+                entry = (window, np.empty((self.scale.shape[0], window.data.shape[1]), np.float32), 0)
             entry[1][channel] = wave
+            if gains is not None:
+                entry[1][self.channels + channel] = gains[i]
             self._done[window.index] = (entry[0], entry[1], entry[2] + 1)
         while self._next in self._done and self._done[self._next][2] == self.channels:
             window, data, _ = self._done.pop(self._next)
             self._next += 1
-            finished = self.stitcher.add(window.index, data * self.peak, window.last)
+            finished = self.stitcher.add(window.index, data * self.scale, window.last)
             if self.progress is not None:
                 self.progress(1)
             yield finished
+
+    def _gains(self, waves: np.ndarray, enhanced: np.ndarray) -> np.ndarray:
+        transform = self.enhancer.model.transform
+        return band_gain(waves, enhanced, self.enhancer.sample_rate, transform.n_fft, transform.hop_length)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -22,12 +22,14 @@ from typing import Any
 
 from crpse.chunking import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW
 from crpse.sampler_spec import CRP_SPEC, DEFAULT_SEED, ODE_METHODS, SAMPLERS, SCHEDULES
+from crpse.upper_band import DEFAULT_UPPER_BAND, UPPER_BAND_CHOICES
 
 _DESCRIPTION = """\
 Enhance WAV/FLAC/OGG/MP3 files, or folders of them (searched recursively; the folder layout is kept under
 OUTDIR). Any sample rate and channel count: audio is resampled to the model's rate (soxr, very high quality)
-and back, and every channel is enhanced. Long files are enhanced in overlapping, cross-faded windows, so memory
-does not grow with length. Outputs keep the input's rate, channels, length and WAV/FLAC sample format, and
+and back, and every channel is enhanced; above the model's band the input's own upper band is kept, attenuated
+as the model attenuated the band below it (--upper-band). Long files are enhanced in overlapping, cross-faded
+windows, so memory does not grow with length. Outputs keep the input's rate, channels, length and WAV/FLAC sample format, and
 appear only when complete. The same --seed gives byte-identical files (with the same --batch-size and device).
 Sampler settings default to the ones stored in the model."""
 
@@ -90,6 +92,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     output.add_argument(
         "--format", choices=("wav", "flac", "ogg", "mp3"),
         help="output container (default: the input's); the sample format is kept where the container allows",
+    )
+    output.add_argument(
+        "--upper-band", choices=UPPER_BAND_CHOICES, default=DEFAULT_UPPER_BAND,
+        help="input above the model's rate: 'keep' adds the input's band above the model's Nyquist frequency back, "
+        "attenuated as the model attenuated the band below it; 'drop' leaves nothing above it "
+        f"(default: {DEFAULT_UPPER_BAND})",
     )
     output.add_argument("--overwrite", action="store_true", help="replace existing output files")
     output.add_argument(
@@ -181,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
                 ode_method=args.ode_method,
                 schedule=args.schedule,
                 output_limits=None if args.no_output_guard else GuardLimits(),
+                upper_band=args.upper_band,
             )
     except (OSError, ValueError, TypeError, RuntimeError) as error:
         message = _one_line(error)
