@@ -29,9 +29,10 @@ Enhance WAV/FLAC/OGG/MP3 files, or folders of them (searched recursively; the fo
 OUTDIR). Any sample rate and channel count: audio is resampled to the model's rate (soxr, very high quality)
 and back, and every channel is enhanced; above the model's band the input's own upper band is kept, attenuated
 as the model attenuated the band below it (--upper-band). Long files are enhanced in overlapping, cross-faded
-windows, so memory does not grow with length. Outputs keep the input's rate, channels, length and WAV/FLAC sample format, and
-appear only when complete. The same --seed gives byte-identical files (with the same --batch-size and device).
-Sampler settings default to the ones stored in the model."""
+windows, so memory does not grow with length. Outputs keep the input's rate, channels, length and WAV/FLAC
+sample format, and appear only when complete. The same --seed gives byte-identical files (with the same
+--batch-size and device). Sampler settings default to the ones stored in the model; other settings warn, and
+output that is non-finite, clips or is far louder than its input is refused (--no-output-guard)."""
 
 
 
