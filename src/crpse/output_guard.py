@@ -46,7 +46,7 @@ class GuardLimits:
         segment_seconds: length of the segments whose RMS level is compared.
     """
 
-    max_clipped_fraction: float = 0.001
+    max_clipped_fraction: float = 0.005
     max_gain_db: float = 6.0
     segment_seconds: float = 0.5
 
