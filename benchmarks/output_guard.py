@@ -95,7 +95,7 @@ def main() -> None:
             if index:
                 audio = audio[: round(args.crop * rate)]
             for level, signal in levels(audio).items():
-                if enhancer.steps is not None and enhancer._choice.network_calls >= 10 and level not in COSTLY_LEVELS:
+                if enhancer.spec is not None and enhancer.spec.network_calls >= 10 and level not in COSTLY_LEVELS:
                     continue
                 row = measure(enhancer, signal, rate)
                 row["file"] = path.name

@@ -11,6 +11,7 @@ from crpse.assets import default_model_path
 from crpse.checkpoint import load_model, reference_config
 from crpse.enhancer import Enhancer
 from crpse.sampler_setting import SamplerSettingWarning, describe, intended_choice, is_intended, warn_if_not_intended
+from crpse.sampler_spec import SamplerRequest
 from crpse.sampling import resolve_sampler
 from crpse.score_model import model_from_config
 
@@ -42,12 +43,12 @@ def test_every_kind_of_checkpoint_states_its_setting(bundled: torch.nn.Module) -
 def test_only_the_models_own_setting_counts_as_intended(
     bundled: torch.nn.Module, request_: dict, expected: bool
 ) -> None:
-    assert is_intended(bundled, resolve_sampler(bundled, **request_)) is expected
+    assert is_intended(bundled, resolve_sampler(bundled, SamplerRequest.from_options(**request_))) is expected
 
 
 def test_another_setting_warns_naming_the_models_own(bundled: torch.nn.Module) -> None:
     with pytest.warns(SamplerSettingWarning) as record:
-        assert warn_if_not_intended(bundled, resolve_sampler(bundled, sampler="pc", steps=30))
+        assert warn_if_not_intended(bundled, resolve_sampler(bundled, SamplerRequest(sampler="pc", steps=30)))
     message = str(record[0].message)
     assert "trained and validated for the reverse sampler, 1 step from t=0.3" in message
     assert "you asked for the pc sampler, 30 steps from t=0.999, corrector_steps=1, snr=0.5" in message

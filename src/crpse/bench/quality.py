@@ -121,7 +121,6 @@ Progress = Callable[[str], None]
 def _enhancer(model: Any, spec: SettingSpec, options: BenchOptions) -> tuple[Any, dict[str, Any]]:
     from crpse.chunking import DEFAULT_BATCH_SIZE, DEFAULT_WINDOW
     from crpse.enhancer import Enhancer
-
     from crpse.sampler_setting import SamplerSettingWarning
 
     kwargs = spec_kwargs(model, spec)
