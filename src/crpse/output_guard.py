@@ -10,7 +10,7 @@ enhanced signal while it streams past and, at the end, refuses it when
 * its loudest segment (:attr:`GuardLimits.segment_seconds`, per channel) is more than
   :attr:`GuardLimits.max_gain_db` louder than the input's loudest segment.
 
-The defaults were chosen from measured outputs (BENCHMARKS.md section 9): legitimate outputs of the bundled model
+The defaults were chosen from measured outputs (BENCHMARKS.md section 10): legitimate outputs of the bundled model
 at its own setting, on quiet, ordinary and clipping-loud inputs, stay far inside them, and every diverging setting
 measured there trips them by a wide margin.
 
@@ -37,7 +37,7 @@ _INPUT_FULL_SCALE_SHARE = 0.999
 
 @dataclass(frozen=True)
 class GuardLimits:
-    """When an enhanced signal is refused (see the module docstring; defaults measured in BENCHMARKS.md §9).
+    """When an enhanced signal is refused (see the module docstring; defaults measured in BENCHMARKS.md §10).
 
     Attributes:
         max_clipped_fraction: share of output samples allowed above full scale, beyond the input's own share of

@@ -16,7 +16,7 @@ own upper band is added back, attenuated where the model attenuated the band jus
   cut-off: a time-varying gain, carried over from the band below.
 
 Output = ``up(enhanced) + g * u`` at the input's rate. ``upper_band="drop"`` returns ``up(enhanced)`` alone (the
-behaviour before this option existed). Measured in BENCHMARKS.md section 10.
+behaviour before this option existed). Measured in BENCHMARKS.md section 11.
 """
 
 from __future__ import annotations
