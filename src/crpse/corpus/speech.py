@@ -107,20 +107,7 @@ def prompt_units(path: Path, max_seconds: float) -> tuple[np.ndarray, ...]:
     Returns:
         Phrases ``[L_i]`` at 16 kHz (cached; do not modify).
     """
-    audio = sources.decode_g722(path)
-    units: list[np.ndarray] = []
-    start = end = None
-    for a, b in active_regions(audio):
-        if start is not None and (b - start) / SAMPLE_RATE <= max_seconds:
-            end = b
-            continue
-        if start is not None:
-            units.append(audio[start:end])
-        start, end = a, b
-    if start is not None:
-        units.append(audio[start:end])
-    limit = int(max_seconds * SAMPLE_RATE)
-    units = [u if len(u) <= limit else fade_out(u[:limit]) for u in units]
+    units = split_units(sources.decode_g722(path), max_seconds)
     for unit in units:
         unit.setflags(write=False)
     return tuple(units)
