@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/peers.py --venv /work/scratch/peers-venv --corpus CORPUS --out OUT \\
+    python benchmarks/peers.py --venv $PEERS_VENV --corpus CORPUS --out OUT \\
         [--splits test_real,test_mismatched] [--num-files N] [--model default] [--jobs 2]
 
 * ``--venv``: a folder for the peers' own virtual environment. When it does not exist it is created
@@ -10,7 +10,7 @@ Usage::
   pip-installed there; they never become crpse dependencies. benchmarks/peers_worker.py runs inside it.
 * Systems: the crpse model (``crpse enhance`` with the model's own sampler settings), DeepFilterNet3 as shipped
   and with its input scaled to a peak of 0.5 (gain undone afterwards), RNNoise and noisereduce, following
-  /work/shared/spec/peers.md (48 kHz via soxr, delays compensated, one state per file).
+  the project's peers spec, shared/spec/peers.md (48 kHz via soxr, delays compensated, one state per file).
 * Alignment check: the lag of the cross-correlation between each system's output and the clean reference is
   reported per system (median over files; it must be 0).
 * Scores: ``crpse.evaluation`` (PESQ wide-band, ESTOI, SI-SDR, DNSMOS) on the first N files of each split (sorted

@@ -5,7 +5,7 @@ Usage (called by benchmarks/peers.py)::
     PEERS_VENV/bin/python benchmarks/peers_worker.py SYSTEM INDIR OUTDIR
 
 SYSTEM is one of ``dfn3`` (DeepFilterNet3 as shipped), ``dfn3-peak`` (input scaled to a peak of 0.5, enhanced,
-gain undone: the configuration /work/shared/spec/peers.md recommends against DFN3 silencing quiet inputs),
+gain undone: the configuration the shared peers spec (shared/spec/peers.md) recommends against DFN3 silencing quiet inputs),
 ``rnnoise`` or ``noisereduce`` (non-stationary spectral gating). Every ``*.wav`` of INDIR is resampled to 48 kHz
 with soxr (DFN3, RNNoise), processed frame by frame with one fresh state per file, delay-compensated (DFN3 1440,
 RNNoise 960 samples at 48 kHz: that many zeros are appended and as many leading outputs dropped), resampled back
