@@ -91,7 +91,7 @@ class SpeedRow:
     """One measured configuration (times in seconds; ``gflops_per_s`` is 0 where FLOPs were not counted; ``cpu_s``
     is the CPU time of all threads, which other processes on the machine inflate less than the wall time)."""
 
-    kind: str  # "network", "end-to-end" or "start-up"
+    kind: str  # "network", "end-to-end", "start-up" or "reference" (crpse.bench.reference)
     config: str
     seconds: float  # audio seconds per item (network, end-to-end) or 0
     batch: int
@@ -105,6 +105,8 @@ class SpeedRow:
     peak_rss_mib: float = 0.0
     path: str = ""  # the inference backend (network rows)
     max_rel_error: float = 0.0  # against eager NCHW fp32 on the same input (network rows)
+    vs_reference: float = 0.0  # the official network's median / this median (reference rows)
+    setup_s: float = 0.0  # seconds of the first (warm-up) call: compiling, for compiled paths
 
 
 def frames_for(seconds: float, multiple: int = 64) -> int:

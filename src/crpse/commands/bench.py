@@ -54,7 +54,12 @@ Time the network (one score-model call: median seconds, achieved GFLOP/s, per-ca
 --seconds and --batch), `crpse enhance` end to end in a fresh process (start-up, I/O, resampling, windows and STFT
 included: wall, RTF, CPU time, peak RSS) and the start-up alone (import + model load). Prints a Markdown table
 with the CPU model, ISA flags and threads; -o writes it and a CSV. The machine's other load shows in the wall
-times: compare figures from one run."""
+times: compare figures from one run.
+
+--reference PATH (a checkout of sgmse_crp) times the official NCSN++ instead, interleaved with crpse's paths on the
+same weights and input (one call of each per round): ratios to the reference and errors against crpse eager NCHW
+fp32. Its --precision names: nchw, fp32 (channels-last), bf16-nchw, bf16 (channels-last), compile, compile-bf16
+(default: nchw,fp32,bf16-nchw,bf16; bf16 needs native bf16). No end-to-end or start-up runs in this mode."""
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -110,6 +115,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     speed.add_argument("--precision", default="", metavar="A,B",
                        help="inference paths to time side by side, with their error against eager NCHW fp32: "
                             "nchw (plain eager fp32), fp32, bf16, auto (default: the model as loaded)")
+    speed.add_argument("--reference", type=Path, metavar="PATH",
+                       help="a sgmse_crp checkout: time its NCSN++ interleaved with crpse on the same weights")
     speed.add_argument("-o", "--output", type=Path, metavar="OUT", help="folder for speed.csv and speed.md")
     return parser
 
@@ -308,12 +315,56 @@ def _run_speed(args: argparse.Namespace) -> int:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     lengths = [float(x) for x in _split_list(args.seconds)]
     batches = [int(x) for x in _split_list(args.batch)]
-    end_to_end = [float(x) for x in _split_list(args.end_to_end) if float(x) > 0]
     if min(lengths, default=1) <= 0 or min(batches, default=1) < 1:
         raise ValueError("--seconds must be positive and --batch at least 1")
     model = str(args.model) if args.model else None
     machine = speed.machine_info()
     _progress(f"machine: {machine.describe()}")
+    if args.reference is not None:
+        from crpse.bench.reference import reference_table
+
+        rows = _reference_rows(args, lengths, batches, model)
+        text = f"Machine: {machine.describe()}\n\n{reference_table(rows)}\n"
+    else:
+        rows, text = _speed_rows(args, lengths, batches, model, machine)
+    print(text)
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "speed.md").write_text(text)
+        csv_path = speed.write_csv(rows, args.output / "speed.csv", machine)
+        print(f"written: {csv_path}, {args.output / 'speed.md'}")
+    return 0
+
+
+def _reference_rows(args: argparse.Namespace, lengths: list[float], batches: list[int], model: str | None) -> list[Any]:
+    from crpse.bench import reference
+    from crpse.enhancer import load_inference_model
+    from crpse.score_model import build_model
+
+    reference_class = reference.import_reference(args.reference)
+    paths = _split_list(args.precision) or list(reference.DEFAULT_PATHS)
+    rows = []
+    for config in _split_list(args.config):
+        if config == "model":
+            net, _ = load_inference_model(model, "cpu")
+            label = Path(model).name if model else "default"
+        else:
+            net, label = build_model(config, seed=0).eval(), config
+        if net.config.kind != "score":
+            raise ValueError(f"--reference compares score models; {label} is {net.config.kind}")
+        for length in lengths:
+            for batch in batches:
+                rows += reference.compare_with_reference(net, reference_class, length, batch, paths,
+                                                         repeats=args.repeats, label=label, progress=_progress)
+    return rows
+
+
+def _speed_rows(
+    args: argparse.Namespace, lengths: list[float], batches: list[int], model: str | None, machine: Any
+) -> tuple[list[Any], str]:
+    from crpse.bench import speed
+
+    end_to_end = [float(x) for x in _split_list(args.end_to_end) if float(x) > 0]
     try:
         rows = speed.run_speed(
             _split_list(args.config), lengths, batches, model=model, repeats=args.repeats,
@@ -322,12 +373,4 @@ def _run_speed(args: argparse.Namespace) -> int:
         )
     except RuntimeError as err:  # a `crpse enhance` child failed
         raise ValueError(str(err)) from err
-    table = speed.markdown_table(rows)
-    text = f"Machine: {machine.describe()}\n\n{table}\n"
-    print(text)
-    if args.output:
-        args.output.mkdir(parents=True, exist_ok=True)
-        (args.output / "speed.md").write_text(text)
-        csv_path = speed.write_csv(rows, args.output / "speed.csv", machine)
-        print(f"written: {csv_path}, {args.output / 'speed.md'}")
-    return 0
+    return rows, f"Machine: {machine.describe()}\n\n{speed.markdown_table(rows)}\n"
