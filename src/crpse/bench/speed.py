@@ -107,6 +107,7 @@ class SpeedRow:
     max_rel_error: float = 0.0  # against eager NCHW fp32 on the same input (network rows)
     vs_reference: float = 0.0  # the official network's median / this median (reference rows)
     setup_s: float = 0.0  # seconds of the first (warm-up) call: compiling, for compiled paths
+    rel_l2_error: float = 0.0  # ||a - b|| / ||b|| against the same (reference rows)
 
 
 def frames_for(seconds: float, multiple: int = 64) -> int:

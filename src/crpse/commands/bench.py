@@ -339,7 +339,6 @@ def _run_speed(args: argparse.Namespace) -> int:
 def _reference_rows(args: argparse.Namespace, lengths: list[float], batches: list[int], model: str | None) -> list[Any]:
     from crpse.bench import reference
     from crpse.enhancer import load_inference_model
-    from crpse.score_model import build_model
 
     reference_class = reference.import_reference(args.reference)
     paths = _split_list(args.precision) or list(reference.DEFAULT_PATHS)
@@ -349,7 +348,7 @@ def _reference_rows(args: argparse.Namespace, lengths: list[float], batches: lis
             net, _ = load_inference_model(model, "cpu")
             label = Path(model).name if model else "default"
         else:
-            net, label = build_model(config, seed=0).eval(), config
+            net, label = reference.random_model(config), config
         if net.config.kind != "score":
             raise ValueError(f"--reference compares score models; {label} is {net.config.kind}")
         for length in lengths:
