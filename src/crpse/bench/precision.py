@@ -6,7 +6,7 @@ interleaved, so their ratio holds on a busy machine), scored against its clean r
 :func:`crpse.evaluation.evaluate_pairs`, and the paired differences ``other - fp32`` are summarised per metric: the
 mean, the worst file (the most negative difference: the largest loss) and the mean absolute difference.
 
-This is the measurement behind :data:`crpse.backends.BF16_MEASURED_PESQ_COST` (BENCHMARKS.md section 13.3).
+This is the measurement behind :data:`crpse.backends.BF16_MEASURED_PESQ_COST` (BENCHMARKS.md section 13.2).
 Library code: nothing is printed.
 """
 
