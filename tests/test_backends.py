@@ -20,13 +20,24 @@ def cpu_flags(monkeypatch: pytest.MonkeyPatch):
     return set_flags
 
 
-def test_auto_is_faithful_fp32_channels_last_on_cpu_and_says_why(cpu_flags) -> None:
+def test_auto_is_faithful_fp32_channels_last_on_cpu_and_says_why(cpu_flags, monkeypatch: pytest.MonkeyPatch) -> None:
     cpu_flags("avx2", "avx512f")
     chosen = select_backend("auto", "auto", "cpu")
     assert (chosen.name, chosen.precision, chosen.channels_last, chosen.faithful) == ("eager", "fp32", True, True)
     assert chosen.describe() == "eager fp32, channels-last (auto: fp32, no native bf16 on this hardware)"
     cpu_flags("avx512_bf16")
+    monkeypatch.setattr(backends, "BF16_MEASURED_PESQ_COST", None)
     assert "not measured below 0.02" in select_backend("auto", "auto", "cpu").reason
+
+
+def test_auto_runs_bf16_on_native_bf16_hardware_with_the_measured_cost(cpu_flags) -> None:
+    assert backends.BF16_MEASURED_PESQ_COST == 0.0084  # BENCHMARKS.md section 13.2
+    cpu_flags("avx512_bf16")
+    chosen = select_backend("auto", "auto", "cpu")
+    assert (chosen.precision, chosen.faithful) == ("bf16", False)
+    assert chosen.reason == "auto: bf16, measured PESQ cost 0.008"
+    cpu_flags("amx_bf16")
+    assert select_backend("auto", "auto", "cpu").precision == "bf16"
 
 
 def test_auto_takes_bf16_only_when_its_measured_cost_is_small(cpu_flags, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,7 +102,8 @@ def test_enhancer_uses_one_backend_for_every_window() -> None:
     model = _micro()
     audio = torch.randn(16000 * 2, generator=torch.Generator().manual_seed(1)).numpy() * 0.1
     # output_limits=None: the random micro model returns loud noise, which the output guard would refuse
-    enhancer = Enhancer(model, device="cpu", window=1.0, overlap=0.25, output_limits=None)
+    # fp32 named: `auto` runs bf16 on CPUs with native bf16 (BF16_MEASURED_PESQ_COST)
+    enhancer = Enhancer(model, device="cpu", window=1.0, overlap=0.25, precision="fp32", output_limits=None)
     assert enhancer.backend.faithful and "eager fp32" in enhancer.describe()
     fast = enhancer(audio, 16000)
     model.to(memory_format=torch.contiguous_format)
