@@ -84,7 +84,7 @@ def main() -> int:
             optimizer.step()
             walls[name].append(time.perf_counter() - start)
             cpus[name].append(time.process_time() - cpu_start)
-            losses[name].append(float(loss))
+            losses[name].append(float(loss.detach()))
         if (step + 1) % args.block == 0:
             print(f"step {step + 1}: " + ", ".join(f"{n} {statistics.fmean(losses[n][-args.block:]):.4f}"
                                                  for n in names), file=sys.stderr, flush=True)
