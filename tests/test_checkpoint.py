@@ -25,7 +25,7 @@ def _inputs():
 
 def test_round_trip_reproduces_outputs_and_config(tmp_path: Path) -> None:
     model = build_model("tiny", sde=OUVE(), seed=0, inference=SamplerSpec(sampler="pc", steps=7)).eval()
-    model.with_config(stage="dsm")
+    model = model.with_config(stage="dsm")
     path = save_model(tmp_path / "m.ckpt", model, extra={"global_step": 12})
     loaded = load_model(path)
     assert isinstance(loaded, ScoreModel) and not loaded.training
@@ -132,3 +132,13 @@ def test_export_keeps_only_the_ema_weights(tmp_path: Path) -> None:
     assert data["extra"]["note"] == "bundled"
     torch.testing.assert_close(load_model(slim).state_dict()["dnn.output_layer.bias"], ema["dnn.output_layer.bias"])
     assert slim.stat().st_size < 0.6 * source.stat().st_size
+
+
+def test_with_config_returns_a_configured_copy_and_leaves_the_model() -> None:
+    model = build_model("tiny", sde=OUVE(), seed=0).eval()
+    staged = model.with_config(stage="crp", inference=SamplerSpec(steps=2))
+    assert staged is not model and (staged.config.stage, staged.config.inference.steps) == ("crp", 2)
+    assert model.config.stage != "crp" and model.config.inference.steps != 2
+    assert not staged.training
+    for name, value in model.state_dict().items():
+        assert torch.equal(staged.state_dict()[name], value), name

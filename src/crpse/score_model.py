@@ -7,8 +7,9 @@ spectral transform, its sample rate and the sampler settings it was trained for.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import torch
 from torch import nn
@@ -114,11 +115,14 @@ class _SpectralModel(nn.Module):
     def num_parameters(self) -> int:
         return count_parameters(self)
 
-    def with_config(self, **changes: Any) -> None:
-        """Replace configuration fields that do not change the network (stage, inference settings...)."""
+    def with_config(self, **changes: Any) -> Self:
+        """A copy of this model (same weights, device and mode) with configuration fields replaced that do not change
+        the network (stage, inference settings...); this model is left as it is."""
         if "backbone" in changes:
             raise ValueError("the backbone configuration of a built model cannot change")
-        self.config = replace(self.config, **changes)
+        copied = copy.deepcopy(self)
+        copied.config = replace(self.config, **changes)
+        return copied
 
 
 class ScoreModel(_SpectralModel):

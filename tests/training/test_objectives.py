@@ -29,7 +29,7 @@ def _module(stage: str, lr: float) -> EnhancementModule:
     kind = "predictive" if stage == "predictive" else "score"
     model = build_model(MICRO, kind=kind, seed=0)
     if stage == "crp":
-        model.with_config(inference=SamplerSpec(sampler="reverse", steps=2, t_start=0.5))
+        model = model.with_config(inference=SamplerSpec(sampler="reverse", steps=2, t_start=0.5))
     settings = TrainSettings(stage=stage, lr=lr, crp_steps=(2, 2), crp_t_start=(0.5, 0.5),
                              crp_inference=SamplerSpec(steps=2))
     return EnhancementModule(model, settings)

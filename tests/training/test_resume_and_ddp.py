@@ -16,6 +16,7 @@ import torch
 
 from crpse.checkpoint import CheckpointError, load_model, read_checkpoint
 from crpse.cli import build_parser
+from crpse.commands.train import train_config
 from crpse.data import find_pairs
 from crpse.sampler_spec import SamplerRequest
 from crpse.training.module import derived_seed
@@ -85,8 +86,8 @@ def test_sigkill_then_resume_restores_the_saved_state(corpus: Path, tmp_path: Pa
     resumed_argv = fast_args("dsm", corpus, tmp_path, "--checkpoint-every", "1", "--val-every", "0",
                              "--max-steps", str(step + 2))
     capture = _CaptureRestoredState()
-    trainer, module, datamodule, resume_from = prepare(build_parser(resumed_argv).parse_args(resumed_argv),
-                                                       callbacks=[capture])
+    resumed = train_config(build_parser(resumed_argv).parse_args(resumed_argv))
+    trainer, module, datamodule, resume_from = prepare(resumed, callbacks=[capture])
     assert resume_from == full_state
     assert not list(full_state.parent.glob(".*.tmp"))
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from))
@@ -109,13 +110,13 @@ def test_sigkill_then_resume_restores_the_saved_state(corpus: Path, tmp_path: Pa
 def test_resumed_training_draws_what_an_uninterrupted_run_draws(corpus: Path, tmp_path: Path, fast_args) -> None:
     """4 steps in one go == 2 steps, stop, resume, 2 more steps: same weights (seeded crops, noise, t)."""
     straight = fast_args("dsm", corpus, tmp_path / "a", "--val-every", "0", "--max-steps", "4")
-    trainer, module, datamodule, _ = prepare(build_parser(straight).parse_args(straight))
+    trainer, module, datamodule, _ = prepare(train_config(build_parser(straight).parse_args(straight)))
     trainer.fit(module, datamodule=datamodule)
     reference = {k: v.clone() for k, v in module.model.state_dict().items()}
 
     for max_steps in ("2", "4"):
         argv = fast_args("dsm", corpus, tmp_path / "b", "--val-every", "0", "--max-steps", max_steps)
-        trainer, module, datamodule, resume_from = prepare(build_parser(argv).parse_args(argv))
+        trainer, module, datamodule, resume_from = prepare(train_config(build_parser(argv).parse_args(argv)))
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
     assert trainer.global_step == 4
     for name, value in module.model.state_dict().items():

@@ -13,6 +13,7 @@ import torch
 
 from crpse.checkpoint import load_model, read_checkpoint
 from crpse.cli import build_parser, main
+from crpse.commands.train import train_config
 from crpse.data import find_pairs
 from crpse.sampler_spec import SamplerRequest
 from crpse.training.module import derived_seed
@@ -102,7 +103,7 @@ def test_crp_initial_weights_are_explicit(golden_dir: Path, corpus: Path, tmp_pa
 
     init = golden_dir / GOLDEN_PICKLE
     argv = fast_args("crp", corpus, tmp_path, "--init", str(init), "--init-weights", init_weights)
-    _, module, _, resume = prepare(build_parser(argv).parse_args(argv))
+    _, module, _, resume = prepare(train_config(build_parser(argv).parse_args(argv)))
     assert resume is None
     raw, ema = load_model(init, ema=False).state_dict(), load_model(init, ema=True).state_dict()
     start = module.model.state_dict()
@@ -258,5 +259,5 @@ def test_ctrl_c_during_training_is_handed_back_as_keyboard_interrupt(
 
     argv = fast_args("dsm", corpus, tmp_path / "run", "--max-steps", "2")
     with pytest.raises(KeyboardInterrupt):
-        run_training(build_parser(argv).parse_args(argv), callbacks=[CtrlC()])
+        run_training(train_config(build_parser(argv).parse_args(argv)), callbacks=[CtrlC()])
     assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()

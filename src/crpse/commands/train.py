@@ -23,7 +23,18 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, DSM_VALIDATION, SAMPLERS, SCHEDULES, SamplerRequest
+from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, DSM_VALIDATION, SAMPLERS, SCHEDULES
+from crpse.training.config import (
+    ACCELERATORS,
+    BACKBONES,
+    DOWNMIX,
+    INIT_WEIGHTS,
+    NORMALIZE,
+    PRECISIONS,
+    SDES,
+    TrainConfig,
+    option_default,
+)
 from crpse.training.settings import GRAD_STEPS, STEP_WEIGHTINGS
 
 _DESCRIPTION = """\
@@ -66,7 +77,14 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 
 class _ConfigAction(argparse.Action):
-    """``--config FILE``: a YAML or JSON mapping of option names (``batch-size`` or ``batch_size``) to values."""
+    """``--config FILE``: a YAML or JSON mapping of option names (``batch-size`` or ``batch_size``) to values.
+
+    ``options`` maps the destinations of the stage's options to their actions; a name outside it is an error.
+    """
+
+    def __init__(self, *args: Any, options: dict[str, argparse.Action], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.options = options
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: str | None = None) -> None:
@@ -83,133 +101,145 @@ class _ConfigAction(argparse.Action):
             data = yaml.safe_load(text) or {}
         if not isinstance(data, dict):
             parser.error(f"--config {path}: expected a mapping of option names to values")
-        known = {action.dest for action in parser._actions} - {"help", "config"}
         for key, value in data.items():
             dest = str(key).replace("-", "_")
-            if dest not in known:
+            if dest not in self.options:
                 parser.error(f"--config {path}: unknown option {key!r} for this stage")
             setattr(namespace, dest, value)
         setattr(namespace, self.dest, str(path))
 
 
 def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
-    parser.add_argument("--config", action=_ConfigAction, metavar="FILE",
+    options: dict[str, argparse.Action] = {}  # the options a --config file may set
+
+    def add(group: Any, *names: str, **kwargs: Any) -> None:
+        action = group.add_argument(*names, **kwargs)
+        options[action.dest] = action
+
+    def default(name: str) -> Any:
+        return option_default(name, stage)
+
+    parser.add_argument("--config", action=_ConfigAction, options=options, metavar="FILE",
                         help="YAML/JSON file of option values (see configs/); give it first")
 
     run = parser.add_argument_group("run and data")
-    run.add_argument("--data-dir", required=True, type=Path, metavar="DIR",
-                     help="corpus with train/{clean,noisy} and valid/{clean,noisy}")
-    run.add_argument("--run-dir", required=True, type=Path, metavar="DIR",
-                     help="output folder (keep it outside the repository); an existing run is resumed")
-    run.add_argument("--resume", action="store_true",
-                     help="require resuming from RUN_DIR/checkpoints/full_state.ckpt (automatic when it exists)")
-    run.add_argument("--num-frames", type=int, default=256, metavar="T",
-                     help="STFT frames per training crop ((T-1)*hop samples)")
-    run.add_argument("--batch-size", type=int, default=16, metavar="B", help="examples per batch and process")
-    run.add_argument("--num-workers", type=int, default=2, metavar="N", help="data loader worker processes")
-    run.add_argument("--normalize", choices=("noisy", "clean", "none"), default="noisy",
-                     help="divide each crop by the peak of the noisy (reference) or clean crop")
-    run.add_argument("--downmix", choices=("mean", "first"), default="mean",
-                     help="how multichannel files become mono")
-    run.add_argument("--seed", type=int, default=0, metavar="S",
-                     help="seed of initialisation, crops, noise and CRP draws")
+    add(run, "--data-dir", required=True, type=Path, metavar="DIR",
+        help="corpus with train/{clean,noisy} and valid/{clean,noisy}")
+    add(run, "--run-dir", required=True, type=Path, metavar="DIR",
+        help="output folder (keep it outside the repository); an existing run is resumed")
+    add(run, "--resume", action="store_true",
+        help="require resuming from RUN_DIR/checkpoints/full_state.ckpt (automatic when it exists)")
+    add(run, "--num-frames", type=int, default=default("num_frames"), metavar="T",
+        help="STFT frames per training crop ((T-1)*hop samples)")
+    add(run, "--batch-size", type=int, default=default("batch_size"), metavar="B",
+        help="examples per batch and process")
+    add(run, "--num-workers", type=int, default=default("num_workers"), metavar="N",
+        help="data loader worker processes")
+    add(run, "--normalize", choices=NORMALIZE, default=default("normalize"),
+        help="divide each crop by the peak of the noisy (reference) or clean crop")
+    add(run, "--downmix", choices=DOWNMIX, default=default("downmix"),
+        help="how multichannel files become mono")
+    add(run, "--seed", type=int, default=default("seed"), metavar="S",
+        help="seed of initialisation, crops, noise and CRP draws")
 
     model = parser.add_argument_group("model")
     if stage == "crp":
-        model.add_argument("--init", required=True, type=Path, metavar="CKPT",
-                           help="stage-1 checkpoint: crpse, or reference sgmse / sgmse-bbed / sgmse_crp .ckpt")
+        add(model, "--init", required=True, type=Path, metavar="CKPT",
+            help="stage-1 checkpoint: crpse, or reference sgmse / sgmse-bbed / sgmse_crp .ckpt")
     else:
-        model.add_argument("--init", type=Path, metavar="CKPT",
-                           help="start from this checkpoint's weights (model options below are then ignored)")
-    model.add_argument("--init-weights", choices=("ema", "raw"), default="ema",
-                       help="weights the optimiser starts from: the checkpoint's EMA weights, or its raw weights "
-                            "(the official stage 2); the EMA always continues from the checkpoint's EMA")
+        add(model, "--init", type=Path, metavar="CKPT",
+            help="start from this checkpoint's weights (model options below are then ignored)")
+    add(model, "--init-weights", choices=INIT_WEIGHTS, default=default("init_weights"),
+        help="weights the optimiser starts from: the checkpoint's EMA weights, or its raw weights "
+             "(the official stage 2); the EMA always continues from the checkpoint's EMA")
     if stage != "crp":
-        model.add_argument("--backbone", choices=("ncsnpp", "ncsnpp_m", "tiny"), default="ncsnpp",
-                           help="NCSN++ configuration: the reference's 65.6 M parameters, a ~6x cheaper one, or a "
-                                "< 1 M test network")
-        model.add_argument("--nf", type=int, metavar="C", help="override: base channel count")
-        model.add_argument("--ch-mult", metavar="M,M,...", help="override: channel multiplier per U-Net level")
-        model.add_argument("--num-res-blocks", type=int, metavar="N", help="override: residual blocks per level")
-        model.add_argument("--attn-resolutions", metavar="R,...",
-                           help="override: frequency sizes with attention ('none' for no attention)")
-        model.add_argument("--dropout", type=float, metavar="P", help="override: dropout probability")
-        model.add_argument("--sample-rate", type=int, default=16000, metavar="HZ",
-                           help="the model's sample rate (files at other rates are resampled)")
+        add(model, "--backbone", choices=BACKBONES, default=default("backbone"),
+            help="NCSN++ configuration: the reference's 65.6 M parameters, a ~6x cheaper one, or a "
+                 "< 1 M test network")
+        add(model, "--nf", type=int, metavar="C", help="override: base channel count")
+        add(model, "--ch-mult", metavar="M,M,...", help="override: channel multiplier per U-Net level")
+        add(model, "--num-res-blocks", type=int, metavar="N", help="override: residual blocks per level")
+        add(model, "--attn-resolutions", metavar="R,...",
+            help="override: frequency sizes with attention ('none' for no attention)")
+        add(model, "--dropout", type=float, metavar="P", help="override: dropout probability")
+        add(model, "--sample-rate", type=int, default=default("sample_rate"), metavar="HZ",
+            help="the model's sample rate (files at other rates are resampled)")
     if stage == "dsm":
-        model.add_argument("--sde", choices=("bbed", "ouve"), default="bbed", help="the SDE")
-        model.add_argument("--bbed-k", type=float, default=2.6, metavar="K", help="BBED diffusion base k")
-        model.add_argument("--bbed-c", type=float, default=0.52, metavar="C", help="BBED diffusion scale c")
-        model.add_argument("--ouve-theta", type=float, default=1.5, help="OUVE stiffness")
-        model.add_argument("--ouve-sigma-min", type=float, default=0.05, help="OUVE sigma_min")
-        model.add_argument("--ouve-sigma-max", type=float, default=0.5, help="OUVE sigma_max")
-        model.add_argument("--t-eps", type=float, default=0.03, help="smallest DSM time (and end of sampling)")
-        model.add_argument("--t-max", type=float, metavar="T",
-                           help="largest DSM time (default: 0.999 for BBED, 1 for OUVE)")
+        add(model, "--sde", choices=SDES, default=default("sde"), help="the SDE")
+        add(model, "--bbed-k", type=float, default=default("bbed_k"), metavar="K", help="BBED diffusion base k")
+        add(model, "--bbed-c", type=float, default=default("bbed_c"), metavar="C", help="BBED diffusion scale c")
+        add(model, "--ouve-theta", type=float, default=default("ouve_theta"), help="OUVE stiffness")
+        add(model, "--ouve-sigma-min", type=float, default=default("ouve_sigma_min"), help="OUVE sigma_min")
+        add(model, "--ouve-sigma-max", type=float, default=default("ouve_sigma_max"), help="OUVE sigma_max")
+        add(model, "--t-eps", type=float, default=default("t_eps"), help="smallest DSM time (and end of sampling)")
+        add(model, "--t-max", type=float, metavar="T",
+            help="largest DSM time (default: 0.999 for BBED, 1 for OUVE)")
 
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--lr", type=float, default=1e-5 if stage == "crp" else 1e-4, help="Adam learning rate")
-    optim.add_argument("--ema-decay", type=float, default=0.999, metavar="D", help="EMA decay (torch-ema warm-up)")
-    optim.add_argument("--max-steps", type=int, default=-1, metavar="N", help="optimiser steps (-1: no limit)")
-    optim.add_argument("--max-time", metavar="DD:HH:MM:SS", help="stop after this wall time (checkpoint written)")
-    optim.add_argument("--accumulate-grad-batches", type=int, default=1, metavar="K",
-                       help="batches per optimiser step")
-    optim.add_argument("--gradient-clip", type=float, default=0.0, metavar="NORM",
-                       help="clip the gradient norm (0: no clipping, as the reference)")
+    add(optim, "--lr", type=float, default=default("lr"), help="Adam learning rate")
+    add(optim, "--ema-decay", type=float, default=default("ema_decay"), metavar="D",
+        help="EMA decay (torch-ema warm-up)")
+    add(optim, "--max-steps", type=int, default=default("max_steps"), metavar="N",
+        help="optimiser steps (-1: no limit)")
+    add(optim, "--max-time", metavar="DD:HH:MM:SS", help="stop after this wall time (checkpoint written)")
+    add(optim, "--accumulate-grad-batches", type=int, default=default("accumulate_grad_batches"), metavar="K",
+        help="batches per optimiser step")
+    add(optim, "--gradient-clip", type=float, default=default("gradient_clip"), metavar="NORM",
+        help="clip the gradient norm (0: no clipping, as the reference)")
 
     if stage == "crp":
         crp = parser.add_argument_group("CRP")
-        crp.add_argument("--steps", default=str(CRP_SPEC.steps), metavar="N|MIN..MAX",
-                         help="reverse steps per training batch, or an inclusive range drawn per batch")
-        crp.add_argument("--t-start", default=f"{CRP_SPEC.t_start:g}", metavar="T|A..B",
-                         help="reverse start time t_rsp, or a range drawn uniformly per batch")
-        crp.add_argument("--steps-weighting", choices=STEP_WEIGHTINGS, default=STEP_WEIGHTINGS[0],
-                         help="how N is drawn from a --steps range: each N equally often (the reference), or with "
-                              "P(N) ~ 1/(N+2) so that every N gets the same compute")
-        crp.add_argument("--grad-step", choices=GRAD_STEPS, default=GRAD_STEPS[0],
-                         help="step whose network call gets the gradient (the paper: last)")
-        crp.add_argument("--schedule", choices=SCHEDULES, default=CRP_SPEC.schedule,
-                         help="time schedule of the reverse grid in training, saved as the model's (uniform: the "
-                              "reference's linspace; power: shorter steps towards t_eps; the same for N <= 2)")
-        crp.add_argument("--inference-steps", type=int, metavar="N",
-                         help="N saved as the model's inference setting and used for validation "
-                              "(default: the largest --steps)")
-        crp.add_argument("--inference-t-start", type=float, metavar="T",
-                         help="t_start saved as the model's inference setting (default: the largest --t-start)")
+        add(crp, "--steps", default=str(CRP_SPEC.steps), metavar="N|MIN..MAX",
+            help="reverse steps per training batch, or an inclusive range drawn per batch")
+        add(crp, "--t-start", default=f"{CRP_SPEC.t_start:g}", metavar="T|A..B",
+            help="reverse start time t_rsp, or a range drawn uniformly per batch")
+        add(crp, "--steps-weighting", choices=STEP_WEIGHTINGS, default=default("steps_weighting"),
+            help="how N is drawn from a --steps range: each N equally often (the reference), or with "
+                 "P(N) ~ 1/(N+2) so that every N gets the same compute")
+        add(crp, "--grad-step", choices=GRAD_STEPS, default=default("grad_step"),
+            help="step whose network call gets the gradient (the paper: last)")
+        add(crp, "--schedule", choices=SCHEDULES, default=default("schedule"),
+            help="time schedule of the reverse grid in training, saved as the model's (uniform: the "
+                 "reference's linspace; power: shorter steps towards t_eps; the same for N <= 2)")
+        add(crp, "--inference-steps", type=int, metavar="N",
+            help="N saved as the model's inference setting and used for validation "
+                 "(default: the largest --steps)")
+        add(crp, "--inference-t-start", type=float, metavar="T",
+            help="t_start saved as the model's inference setting (default: the largest --t-start)")
 
     val = parser.add_argument_group("validation and checkpoints")
-    val.add_argument("--val-every", type=int, default=1000, metavar="N",
-                     help="validate every N optimiser steps (0: never)")
-    val.add_argument("--num-eval-files", type=int, default=10, metavar="K",
-                     help="validation files enhanced full-length and scored (PESQ, ESTOI, SI-SDR), chosen uniformly")
-    val.add_argument("--val-loss-batches", type=int, default=0, metavar="N",
-                     help="validation-loss batches per validation (0: all validation files)")
+    add(val, "--val-every", type=int, default=default("val_every"), metavar="N",
+        help="validate every N optimiser steps (0: never)")
+    add(val, "--num-eval-files", type=int, default=default("num_eval_files"), metavar="K",
+        help="validation files enhanced full-length and scored (PESQ, ESTOI, SI-SDR), chosen uniformly")
+    add(val, "--val-loss-batches", type=int, default=default("val_loss_batches"), metavar="N",
+        help="validation-loss batches per validation (0: all validation files)")
     if stage != "predictive":
-        default = DSM_VALIDATION if stage == "dsm" else SamplerRequest()
-        val.add_argument("--val-sampler", choices=("model", *SAMPLERS), default=default.sampler or "model",
-                         help="sampler for the scored files ('model': the model's inference setting)")
-        val.add_argument("--val-steps", type=int, default=default.steps, metavar="N",
-                         help="sampler steps (unset: the model's)")
-        val.add_argument("--val-t-start", type=float, metavar="T", help="sampler start time (unset: the model's)")
-        val.add_argument("--val-corrector-steps", type=int, metavar="N", help="PC corrector steps (unset: the model's)")
-        val.add_argument("--val-snr", type=float, metavar="R", help="PC corrector SNR (unset: the model's)")
-    val.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
-                     help="write last.ckpt and full_state.ckpt every N optimiser steps (also after each validation)")
+        add(val, "--val-sampler", choices=("model", *SAMPLERS), default=default("val_sampler"),
+            help="sampler for the scored files ('model': the model's inference setting)")
+        add(val, "--val-steps", type=int, default=default("val_steps"), metavar="N",
+            help="sampler steps (unset: the model's)")
+        add(val, "--val-t-start", type=float, metavar="T", help="sampler start time (unset: the model's)")
+        add(val, "--val-corrector-steps", type=int, metavar="N", help="PC corrector steps (unset: the model's)")
+        add(val, "--val-snr", type=float, metavar="R", help="PC corrector SNR (unset: the model's)")
+    add(val, "--checkpoint-every", type=int, default=default("checkpoint_every"), metavar="N",
+        help="write last.ckpt and full_state.ckpt every N optimiser steps (also after each validation)")
 
     hw = parser.add_argument_group("hardware and logging")
-    hw.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto", help="device type")
-    hw.add_argument("--devices", default="1", metavar="N|auto|I,J",
-                    help="devices per node: a count, 'auto', or a comma list of indices")
-    hw.add_argument("--num-nodes", type=int, default=1, metavar="N", help="machines (DDP)")
-    hw.add_argument("--strategy", default="auto", metavar="NAME",
-                    help="Lightning strategy: auto, ddp, ddp_spawn, ...")
-    hw.add_argument("--precision", choices=("32-true", "bf16-mixed", "16-mixed"), default="32-true",
-                    help="numeric precision (bf16-mixed on recent GPUs)")
-    hw.add_argument("--threads", type=int, default=0, metavar="N",
-                    help="CPU threads for torch (0: torch's default); OMP_WAIT_POLICY defaults to PASSIVE")
-    hw.add_argument("--log-every", type=int, default=10, metavar="N", help="log training values every N steps")
-    hw.add_argument("--progress-bar", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
-                    help="show Lightning's progress bar (default: when stderr is a terminal)")
+    add(hw, "--accelerator", choices=ACCELERATORS, default=default("accelerator"), help="device type")
+    add(hw, "--devices", default=default("devices"), metavar="N|auto|I,J",
+        help="devices per node: a count, 'auto', or a comma list of indices")
+    add(hw, "--num-nodes", type=int, default=default("num_nodes"), metavar="N", help="machines (DDP)")
+    add(hw, "--strategy", default=default("strategy"), metavar="NAME",
+        help="Lightning strategy: auto, ddp, ddp_spawn, ...")
+    add(hw, "--precision", choices=PRECISIONS, default=default("precision"),
+        help="numeric precision (bf16-mixed on recent GPUs)")
+    add(hw, "--threads", type=int, default=default("threads"), metavar="N",
+        help="CPU threads for torch (0: torch's default); OMP_WAIT_POLICY defaults to PASSIVE")
+    add(hw, "--log-every", type=int, default=default("log_every"), metavar="N",
+        help="log training values every N steps")
+    add(hw, "--progress-bar", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
+        help="show Lightning's progress bar (default: when stderr is a terminal)")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -228,6 +258,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The typed configuration of a parsed ``crpse train STAGE`` command line (``--config`` file included).
+
+    Raises:
+        ValueError: an option value that cannot be read or is out of range.
+    """
+    return TrainConfig.from_options(vars(args))
+
+
 def run(args: argparse.Namespace) -> int:
     """Train; returns the exit status (1 with a message for bad options, data or checkpoints)."""
     # OpenMP threads that spin while waiting make CPU steps 10x slower as soon as another process shares the cores
@@ -242,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
     from crpse.data import DataError
 
     try:
-        return run_training(args)
+        return run_training(train_config(args))
     except (CheckpointError, DataError, FileNotFoundError, ValueError) as err:
         if getattr(args, "verbose", False):
             raise

@@ -11,7 +11,6 @@ Run directory layout::
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import logging
@@ -28,10 +27,11 @@ from crpse.checkpoint import CheckpointError
 from crpse.data import find_pairs, num_samples_for_frames, uniform_subset
 from crpse.files import atomic_output
 from crpse.nn.ncsnpp import named_config
-from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, PREDICTIVE_SPEC, SamplerRequest, SamplerSpec, check_t_start
+from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, PREDICTIVE_SPEC, SamplerSpec, check_t_start
 from crpse.sampling import resolve_sampler
 from crpse.score_model import Model, ModelConfig, build_model, model_from_config
 from crpse.sde import BBED, OUVE
+from crpse.training.config import TrainConfig
 from crpse.training.checkpointing import FULL_STATE, AtomicCheckpointIO, RunCheckpoints
 from crpse.training.datamodule import PairedSpeechDataModule
 from crpse.training.initialization import load_initial_weights
@@ -39,51 +39,6 @@ from crpse.training.module import EnhancementModule
 from crpse.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
-
-
-def parse_range(text: Any, kind: type, name: str) -> tuple[Any, Any]:
-    """``"3"`` -> ``(3, 3)``; ``"1..5"`` -> ``(1, 5)`` (also accepts a number or a 2-list from a config file)."""
-    if isinstance(text, list | tuple):
-        parts = [str(p) for p in text]
-    else:
-        parts = str(text).split("..")
-    if len(parts) not in (1, 2) or not all(p.strip() for p in parts):
-        raise ValueError(f"{name} must be a value or a range MIN..MAX, got {text!r}")
-    try:
-        low, high = kind(parts[0]), kind(parts[-1])
-    except ValueError as err:
-        raise ValueError(f"{name}: cannot read {text!r} as {kind.__name__} values") from err
-    if low > high:
-        raise ValueError(f"{name}: the range {text!r} is empty (MIN > MAX)")
-    return low, high
-
-
-def _int_list(text: Any, name: str) -> tuple[int, ...]:
-    if isinstance(text, list | tuple):
-        return tuple(int(v) for v in text)
-    if str(text).strip().lower() in ("none", ""):
-        return ()
-    try:
-        return tuple(int(v) for v in str(text).split(","))
-    except ValueError as err:
-        raise ValueError(f"{name} must be a comma-separated list of integers, got {text!r}") from err
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
-def args_to_dict(args: argparse.Namespace) -> dict[str, Any]:
-    """The options as plain data (callables and private entries dropped)."""
-    return {k: _plain(v) for k, v in vars(args).items() if not k.startswith("_") and not callable(v)}
 
 
 def _write_json(data: Any, path: Path) -> None:
@@ -104,58 +59,51 @@ def check_checkpoint_file(path: Path, what: str) -> None:
         raise CheckpointError(f"{what} {path}: the checkpoint is corrupt (bad CRC in {broken})")
 
 
-def _new_model(args: argparse.Namespace, stage: str) -> Model:
+def _new_model(config: TrainConfig, stage: str) -> Model:
     overrides: dict[str, Any] = {}
-    if args.nf is not None:
-        overrides["nf"] = args.nf
-    if args.ch_mult is not None:
-        overrides["ch_mult"] = _int_list(args.ch_mult, "--ch-mult")
-    if args.num_res_blocks is not None:
-        overrides["num_res_blocks"] = args.num_res_blocks
-    if args.attn_resolutions is not None:
-        overrides["attn_resolutions"] = _int_list(args.attn_resolutions, "--attn-resolutions")
-    if args.dropout is not None:
-        overrides["dropout"] = args.dropout
-    backbone = named_config(args.backbone, **overrides)
+    if config.nf is not None:
+        overrides["nf"] = config.nf
+    if config.ch_mult is not None:
+        overrides["ch_mult"] = config.ch_mult
+    if config.num_res_blocks is not None:
+        overrides["num_res_blocks"] = config.num_res_blocks
+    if config.attn_resolutions is not None:
+        overrides["attn_resolutions"] = config.attn_resolutions
+    if config.dropout is not None:
+        overrides["dropout"] = config.dropout
+    backbone = named_config(config.backbone, **overrides)
     sde: BBED | OUVE | str = "bbed"
     if stage == "dsm":
-        if args.sde == "bbed":
-            sde = BBED(k=args.bbed_k, c=args.bbed_c, t_eps=args.t_eps,
-                       t_max=args.t_max if args.t_max is not None else 0.999)
+        t_max = {} if config.t_max is None else {"t_max": config.t_max}  # None: the SDE's own default
+        if config.sde == "bbed":
+            sde = BBED(k=config.bbed_k, c=config.bbed_c, t_eps=config.t_eps, **t_max)
         else:
-            sde = OUVE(theta=args.ouve_theta, sigma_min=args.ouve_sigma_min, sigma_max=args.ouve_sigma_max,
-                       t_eps=args.t_eps, t_max=args.t_max if args.t_max is not None else 1.0)
+            sde = OUVE(theta=config.ouve_theta, sigma_min=config.ouve_sigma_min, sigma_max=config.ouve_sigma_max,
+                       t_eps=config.t_eps, **t_max)
     kind = "predictive" if stage == "predictive" else "score"
-    return build_model(backbone, sde=sde, kind=kind, sample_rate=args.sample_rate, seed=args.seed)
+    return build_model(backbone, sde=sde, kind=kind, sample_rate=config.sample_rate, seed=config.seed)
 
 
-def _settings(args: argparse.Namespace, stage: str, model: Model) -> TrainSettings:
+def _settings(config: TrainConfig, stage: str, model: Model) -> TrainSettings:
     extra: dict[str, Any] = {}
     if stage == "crp":
-        steps = parse_range(args.steps, int, "--steps")
-        t_start = parse_range(args.t_start, float, "--t-start")
+        steps, t_start = config.steps, config.t_start
         sde = model.sde  # type: ignore[union-attr]
-        for value in (*t_start, args.inference_t_start):
+        for value in (*t_start, config.inference_t_start):
             if value is not None:
                 check_t_start(value, sde.t_eps, sde.t_max, what="CRP start times")
         inference = SamplerSpec(
             sampler=CRP_SPEC.sampler,
-            steps=args.inference_steps or steps[1],
-            t_start=args.inference_t_start if args.inference_t_start is not None else t_start[1],
-            schedule=args.schedule,
+            steps=config.inference_steps or steps[1],
+            t_start=config.inference_t_start if config.inference_t_start is not None else t_start[1],
+            schedule=config.schedule,
         )
-        extra = dict(crp_steps=steps, crp_t_start=t_start, grad_step=args.grad_step, crp_inference=inference,
-                     crp_steps_weighting=args.steps_weighting)
-    if stage == "predictive":
-        choice = SamplerRequest()
-    else:
-        choice = SamplerRequest(
-            sampler=None if args.val_sampler == "model" else args.val_sampler, steps=args.val_steps,
-            t_start=args.val_t_start, corrector_steps=args.val_corrector_steps, snr=args.val_snr,
-        )
+        extra = dict(crp_steps=steps, crp_t_start=t_start, grad_step=config.grad_step, crp_inference=inference,
+                     crp_steps_weighting=config.steps_weighting)
+    assert config.lr is not None and config.val_sampler is not None  # set by TrainConfig
     return TrainSettings(
-        stage=stage, lr=args.lr, ema_decay=args.ema_decay, seed=args.seed, val_sampler=choice,
-        num_eval_files=args.num_eval_files, downmix=args.downmix, **extra,
+        stage=stage, lr=config.lr, ema_decay=config.ema_decay, seed=config.seed, val_sampler=config.val_sampler,
+        num_eval_files=config.num_eval_files, downmix=config.downmix, **extra,
     )
 
 
@@ -178,15 +126,6 @@ def _loggers(run_dir: Path) -> list[Any]:
     return loggers
 
 
-def _devices(text: Any) -> Any:
-    text = str(text)
-    if text == "auto":
-        return "auto"
-    if "," in text:
-        return [int(v) for v in text.split(",") if v.strip()]
-    return int(text)
-
-
 def _quiet_duplicate_lightning_logs() -> None:
     # Lightning gives its 'lightning' logger a handler of its own; when the application configured the root logger
     # (the crpse CLI does), every message would print twice.
@@ -196,48 +135,30 @@ def _quiet_duplicate_lightning_logs() -> None:
             lightning_logger.removeHandler(handler)
 
 
-def _check_options(args: argparse.Namespace) -> None:
-    positive = {"--batch-size": args.batch_size, "--num-frames": args.num_frames,
-                "--accumulate-grad-batches": args.accumulate_grad_batches, "--num-nodes": args.num_nodes,
-                "--log-every": args.log_every}
-    for name, value in positive.items():
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    non_negative = {"--num-workers": args.num_workers, "--val-every": args.val_every,
-                    "--num-eval-files": args.num_eval_files, "--checkpoint-every": args.checkpoint_every,
-                    "--val-loss-batches": args.val_loss_batches, "--threads": args.threads}
-    for name, value in non_negative.items():
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
-    if args.max_steps == 0 or args.max_steps < -1:
-        raise ValueError(f"--max-steps must be positive or -1 (no limit), got {args.max_steps}")
-
-
-def prepare(args: argparse.Namespace, callbacks: Sequence[L.Callback] = ()) -> tuple[
+def prepare(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> tuple[
     L.Trainer, EnhancementModule, PairedSpeechDataModule, Path | None
 ]:
-    """Build everything for ``args`` (a parsed ``crpse train STAGE`` namespace).
+    """Build everything for ``config`` (one launch of ``crpse train STAGE``).
 
     Returns:
         ``(trainer, module, datamodule, full-state checkpoint to resume from or None)``.
     """
-    _check_options(args)
     _quiet_duplicate_lightning_logs()
-    stage: str = args.stage
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    run_dir = Path(args.run_dir).resolve()
+    stage: str = config.stage
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    run_dir = config.run_dir.resolve()
     checkpoint_dir = run_dir / "checkpoints"
     full_state = checkpoint_dir / FULL_STATE
     resume_from: Path | None = None
     if full_state.exists():
         resume_from = full_state
-    elif args.resume:
+    elif config.resume:
         raise FileNotFoundError(f"--resume: {full_state} does not exist (nothing to resume in {run_dir})")
     if _launched_as_global_zero():
         lock_run_dir(run_dir)  # before reading anything of the run: one launch per run directory
     config_path = run_dir / "config.json"
-    L.seed_everything(args.seed, workers=False, verbose=False)
+    L.seed_everything(config.seed, workers=False, verbose=False)
 
     ema_weights, ema_count, init_info = None, 0, None
     if resume_from is not None:
@@ -250,71 +171,71 @@ def prepare(args: argparse.Namespace, callbacks: Sequence[L.Callback] = ()) -> t
                              f"{stored.get('stage')}` or choose another --run-dir")
         model = model_from_config(ModelConfig.from_dict(stored["model"]))
         logger.info("resuming %s from %s", run_dir, resume_from)
-    elif args.init is not None:
-        check_checkpoint_file(Path(args.init), "--init")
-        initial = load_initial_weights(args.init, args.init_weights)
+    elif config.init is not None:
+        check_checkpoint_file(config.init, "--init")
+        initial = load_initial_weights(config.init, config.init_weights)
         model, ema_weights, ema_count = initial.model, initial.ema_weights, initial.ema_num_updates
-        init_info = {"path": str(Path(args.init).resolve()), "weights": args.init_weights,
+        init_info = {"path": str(config.init.resolve()), "weights": config.init_weights,
                      "had_ema": initial.has_ema, "ema_num_updates": ema_count}
-        logger.info("initialised from %s (%s weights; EMA count %d)", args.init, args.init_weights, ema_count)
+        logger.info("initialised from %s (%s weights; EMA count %d)", config.init, config.init_weights, ema_count)
     else:
-        model = _new_model(args, stage)
+        model = _new_model(config, stage)
 
-    settings = _settings(args, stage, model)
+    settings = _settings(config, stage, model)
     if resume_from is None:
-        model.with_config(stage=stage, inference=_inference_for(stage, settings))
+        model = model.with_config(stage=stage, inference=_inference_for(stage, settings))
     resolve_sampler(model, settings.val_sampler)  # a validation sampler that does not fit the model fails now
     expected_kind = "predictive" if stage == "predictive" else "score"
     if model.config.kind != expected_kind:
         raise ValueError(f"the {stage} stage needs a {expected_kind} model, but the checkpoint holds a "
                          f"{model.config.kind} model")
 
-    data_dir = Path(args.data_dir)
+    data_dir = config.data_dir
     train_pairs = find_pairs(data_dir / "train")
     valid_pairs = find_pairs(data_dir / "valid")
-    eval_pairs = [valid_pairs[i] for i in uniform_subset(args.num_eval_files, len(valid_pairs))]
-    num_samples = num_samples_for_frames(args.num_frames, model.transform.hop_length)
-    if args.num_frames % model.frame_multiple:
+    eval_pairs = [valid_pairs[i] for i in uniform_subset(config.num_eval_files, len(valid_pairs))]
+    num_samples = num_samples_for_frames(config.num_frames, model.transform.hop_length)
+    if config.num_frames % model.frame_multiple:
         raise ValueError(f"--num-frames must be a multiple of {model.frame_multiple} for this network, "
-                         f"got {args.num_frames}")
+                         f"got {config.num_frames}")
     datamodule = PairedSpeechDataModule(
-        train_pairs, valid_pairs, model.sample_rate, num_samples, args.batch_size, args.num_workers, args.seed,
-        args.downmix, args.normalize,
+        train_pairs, valid_pairs, model.sample_rate, num_samples, config.batch_size, config.num_workers, config.seed,
+        config.downmix, config.normalize,
     )
-    run_info = {"train_args": args_to_dict(args), "init": init_info, "run_dir": str(run_dir)}
+    run_info = {"train_args": config.record(), "init": init_info, "run_dir": str(run_dir)}
     module = EnhancementModule(model, settings, eval_pairs, ema_weights, ema_count, run_info)
 
-    val_every = args.val_every
-    monitor = "val/pesq" if args.num_eval_files > 0 else "val/loss"
-    checkpoints = RunCheckpoints(checkpoint_dir, args.checkpoint_every, val_every, monitor)
+    val_every = config.val_every
+    monitor = "val/pesq" if config.num_eval_files > 0 else "val/loss"
+    checkpoints = RunCheckpoints(checkpoint_dir, config.checkpoint_every, val_every, monitor)
     trainer = L.Trainer(
-        accelerator=args.accelerator,
-        devices=_devices(args.devices),
-        num_nodes=args.num_nodes,
-        strategy=args.strategy,
-        precision=args.precision,
-        max_steps=args.max_steps,
+        accelerator=config.accelerator,
+        devices=list(config.devices) if isinstance(config.devices, tuple) else config.devices,
+        num_nodes=config.num_nodes,
+        strategy=config.strategy,
+        precision=config.precision,
+        max_steps=config.max_steps,
         max_epochs=-1,
-        max_time=args.max_time,
-        accumulate_grad_batches=args.accumulate_grad_batches,
-        gradient_clip_val=args.gradient_clip or None,
-        val_check_interval=val_every * args.accumulate_grad_batches if val_every else 1,
+        max_time=config.max_time,
+        accumulate_grad_batches=config.accumulate_grad_batches,
+        gradient_clip_val=config.gradient_clip or None,
+        val_check_interval=val_every * config.accumulate_grad_batches if val_every else 1,
         check_val_every_n_epoch=None,
-        limit_val_batches=(args.val_loss_batches or 1.0) if val_every else 0,
+        limit_val_batches=(config.val_loss_batches or 1.0) if val_every else 0,
         num_sanity_val_steps=0,
-        log_every_n_steps=args.log_every,
+        log_every_n_steps=config.log_every,
         logger=_loggers(run_dir),
         callbacks=[checkpoints, *callbacks],
         plugins=[AtomicCheckpointIO()],
         enable_checkpointing=False,
-        enable_progress_bar=bool(args.progress_bar),
+        enable_progress_bar=bool(config.progress_bar),
         use_distributed_sampler=False,
         default_root_dir=str(run_dir),
     )
     if trainer.is_global_zero:
         lock_run_dir(run_dir)
         _remove_stale_temporaries(checkpoint_dir)
-        _record_run(run_dir, args, stage, model, settings, init_info, resume_from is not None)
+        _record_run(run_dir, config, stage, model, settings, init_info, resume_from is not None)
     return trainer, module, datamodule, resume_from
 
 
@@ -375,21 +296,21 @@ def _remove_stale_temporaries(checkpoint_dir: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _record_run(run_dir: Path, args: argparse.Namespace, stage: str, model: Model, settings: TrainSettings,
+def _record_run(run_dir: Path, config: TrainConfig, stage: str, model: Model, settings: TrainSettings,
                 init_info: dict[str, Any] | None, resuming: bool) -> None:
     args_path = run_dir / "args.json"
     if args_path.exists():
         launches = 1 + sum(1 for _ in run_dir.glob("args.*.json"))
         os.replace(args_path, run_dir / f"args.{launches}.json")
-    _write_json(args_to_dict(args), args_path)
+    _write_json(config.record(), args_path)
     if not resuming:
         _write_json({"stage": stage, "model": model.config.to_dict(), "settings": settings.to_dict(),
                      "init": init_info, "num_parameters": model.num_parameters()}, run_dir / "config.json")
 
 
-def run_training(args: argparse.Namespace, callbacks: Sequence[L.Callback] = ()) -> int:
+def run_training(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> int:
     """Prepare and fit; returns 0. Raises on bad options, data or checkpoints (the CLI reports them)."""
-    trainer, module, datamodule, resume_from = prepare(args, callbacks)
+    trainer, module, datamodule, resume_from = prepare(config, callbacks)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
     except SystemExit:
@@ -397,5 +318,5 @@ def run_training(args: argparse.Namespace, callbacks: Sequence[L.Callback] = ())
             raise KeyboardInterrupt from None
         raise
     finally:
-        unlock_run_dir(Path(args.run_dir))
+        unlock_run_dir(config.run_dir)
     return 0
