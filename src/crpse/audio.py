@@ -1,8 +1,11 @@
-"""Audio files for enhancement: discovery, validated streaming reads, resampling and atomic writes.
+"""Audio files: discovery, reading, resampling and atomic writes, for enhancement, evaluation, training data and
+the corpus generator (the one place where crpse reads, lists and resamples audio).
 
-Everything here works on ``float32`` numpy blocks shaped ``[C, n]`` (channels first) and never holds more than one
-block of a file in memory, so arbitrarily long files can be processed in bounded memory. Supported containers are
-the ones libsndfile (through ``soundfile``) reads and writes: WAV, FLAC, OGG (Vorbis/Opus) and MP3.
+The enhancement path works on ``float32`` numpy blocks shaped ``[C, n]`` (channels first) and never holds more than
+one block of a file in memory, so arbitrarily long files can be processed in bounded memory
+(:func:`scan_audio`, :func:`iter_blocks`, :class:`StreamResampler`, :class:`AtomicAudioWriter`); :func:`read_audio`
+reads a whole file (or a part of it) as mono. Supported containers are the ones libsndfile (through ``soundfile``)
+reads and writes: WAV, FLAC, OGG (Vorbis/Opus) and MP3.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Literal
 
 import numpy as np
 import soundfile as sf
@@ -23,8 +27,12 @@ from crpse.files import create_temporary_sibling
 
 logger = logging.getLogger(__name__)
 
-#: file suffix (lower case) -> soundfile container name
-AUDIO_SUFFIXES: dict[str, str] = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
+#: file suffix (lower case) -> soundfile container name: the files crpse reads (enhance, evaluate, data, corpus)
+AUDIO_SUFFIXES: dict[str, str] = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".opus": "OGG", ".mp3": "MP3"}
+#: soxr quality of :func:`resample` unless a caller asks for another (the enhancement and training-data paths)
+RESAMPLE_QUALITY = "VHQ"
+#: soxr quality of scoring (evaluation, metrics, DNSMOS) and of the corpus generator (soxr's default)
+SCORING_RESAMPLE_QUALITY = "HQ"
 
 #: ``--format`` choice -> (container, suffix)
 OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
@@ -249,7 +257,7 @@ def find_audio_files(
     files: list[InputFile] = []
     problems: list[tuple[Path, str]] = []
     seen: set[Path] = set()
-    excluded = {Path(folder).resolve() for folder in exclude}
+    excluded = tuple(exclude)
 
     def add(path: Path, relative: Path) -> None:
         source = path.resolve()
@@ -260,21 +268,75 @@ def find_audio_files(
     for item in inputs:
         root = Path(item)
         if root.is_dir():
-            found = []
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(
-                    d for d in dirnames if not d.startswith(".") and (Path(dirpath) / d).resolve() not in excluded
-                )
-                for name in filenames:
-                    if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES:
-                        found.append(Path(dirpath) / name)
-            for path in sorted(found):
+            for path in list_audio_files(root, exclude=excluded):
                 add(path, path.relative_to(root))
         elif root.exists():
             add(root, Path(root.name))
         else:
             problems.append((root, "no such file or folder"))
     return files, problems
+
+
+def is_audio_file(path: Path) -> bool:
+    """Whether ``path`` is a visible file whose suffix is one of :data:`AUDIO_SUFFIXES`."""
+    return not path.name.startswith(".") and path.suffix.lower() in AUDIO_SUFFIXES and path.is_file()
+
+
+def list_audio_files(
+    folder: str | os.PathLike[str], exclude: Sequence[str | os.PathLike[str]] = (), recursive: bool = True
+) -> list[Path]:
+    """The audio files in ``folder`` (and its sub-folders when ``recursive``), sorted by path.
+
+    Hidden files and folders (names starting with ``.``), folders in ``exclude`` and files whose suffix is not one
+    of :data:`AUDIO_SUFFIXES` are skipped.
+    """
+    excluded = {Path(other).resolve() for other in exclude}
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(
+            d for d in dirnames if recursive and not d.startswith(".") and (Path(dirpath) / d).resolve() not in excluded
+        )
+        found += [Path(dirpath) / name for name in filenames if is_audio_file(Path(dirpath) / name)]
+    return sorted(found)
+
+
+def read_audio(
+    source: str | os.PathLike[str] | BinaryIO,
+    sample_rate: int | None = None,
+    start: int = 0,
+    stop: int | None = None,
+    downmix: Literal["mean", "first"] | None = "mean",
+    dtype: Literal["float32", "float64"] = "float32",
+    quality: str = RESAMPLE_QUALITY,
+) -> tuple[np.ndarray, int]:
+    """Read an audio file (a path or a binary file object) as mono (or all channels), optionally resampled.
+
+    Args:
+        source: any file soundfile reads.
+        sample_rate: resample to this rate (:func:`resample` at ``quality``); ``None`` keeps the file's rate.
+        start, stop: the samples to read, **at the file's own rate** (only that part is decoded).
+        downmix: channels averaged (``mean``), the first channel kept (``first``), or all kept (``None``).
+        dtype: sample type of the result (and of the decoding).
+
+    Returns:
+        ``(audio, rate)``: contiguous samples ``[L]`` (``[C, L]`` without ``downmix``) and their rate
+        (``sample_rate`` when given).
+
+    Raises:
+        AudioFileError: the file cannot be read.
+    """
+    target = os.fspath(source) if isinstance(source, str | os.PathLike) else source
+    try:
+        audio, rate = sf.read(target, start=start, stop=stop, dtype=dtype, always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as error:
+        raise AudioFileError(_reason(error)) from error
+    if downmix is None:
+        audio = audio.T
+    else:
+        audio = audio[:, 0] if downmix == "first" else audio.mean(axis=1)
+    if sample_rate is not None and sample_rate != rate:
+        audio, rate = resample(audio, int(rate), sample_rate, quality), sample_rate
+    return np.ascontiguousarray(audio, dtype=dtype), int(rate)
 
 
 def output_format(info: AudioInfo, source: Path, override: str | None = None) -> tuple[str, str, str]:
@@ -477,15 +539,19 @@ def fix_ogg_serial(path: str | os.PathLike[str], serial: int = OGG_SERIAL) -> bo
     return True
 
 
-def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Resample ``[C, L]`` (or ``[L]``) float audio with soxr (very high quality). Identity if the rates match."""
+def resample(audio: np.ndarray, rate_in: int, rate_out: int, quality: str = RESAMPLE_QUALITY) -> np.ndarray:
+    """Resample ``[C, L]`` (or ``[L]``) float audio with soxr; the result has the input's float type.
+
+    ``quality`` is soxr's: :data:`RESAMPLE_QUALITY` or :data:`SCORING_RESAMPLE_QUALITY`. Identity if the rates
+    match.
+    """
     if rate_in == rate_out:
         return audio
     import soxr
 
     if audio.ndim == 1:
-        return soxr.resample(audio, rate_in, rate_out, quality="VHQ")
-    return np.ascontiguousarray(soxr.resample(audio.T, rate_in, rate_out, quality="VHQ").T)
+        return soxr.resample(audio, rate_in, rate_out, quality=quality)
+    return np.ascontiguousarray(soxr.resample(audio.T, rate_in, rate_out, quality=quality).T)
 
 
 class StreamResampler:
@@ -503,7 +569,7 @@ class StreamResampler:
         if rate_in != rate_out:
             import soxr
 
-            self._stream = soxr.ResampleStream(rate_in, rate_out, channels, dtype="float32", quality="VHQ")
+            self._stream = soxr.ResampleStream(rate_in, rate_out, channels, dtype="float32", quality=RESAMPLE_QUALITY)
 
     def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
         """Resample the next block ``[C, n]``; ``last=True`` flushes the filter tail."""

@@ -8,7 +8,7 @@ tensors, the way the reference data module prepares them (reference.md §1.3-1.4
   file present on one side only is an error that names it.
 * **Mono**: multichannel files are averaged over channels (``downmix="mean"``, default) or reduced to their first
   channel (``downmix="first"``); the same rule is applied to clean and noisy.
-* **Resampling**: a file whose rate differs from the model's is resampled with soxr (VHQ) after reading.
+* **Reading and resampling** go through :mod:`crpse.audio` (any format it lists; soxr VHQ to the model's rate).
 * **Cropping** (in samples at the model rate, ``num_samples = (num_frames - 1) * hop`` gives exactly
   ``num_frames`` STFT frames): training draws a random start ``int(U(0, L - num_samples))``, validation takes the
   centre crop ``int((L - num_samples) / 2)``; the same crop is used for clean and noisy. A shorter file is zero
@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import soundfile as sf
 import torch
 from torch.utils.data import Dataset, Sampler
 
-#: file suffixes (lower case) recognised as audio in the corpus folders
-AUDIO_SUFFIXES = (".wav", ".flac")
+from crpse.audio import AUDIO_SUFFIXES, AudioFileError, AudioInfo, audio_info, list_audio_files
+from crpse.audio import read_audio as read_audio_file
 
 Downmix = Literal["mean", "first"]
 Normalize = Literal["noisy", "clean", "none"]
@@ -79,17 +78,13 @@ def _resampled_length(frames: int, rate_in: int, rate_out: int) -> int:
 
 
 def _audio_files(folder: Path) -> dict[str, Path]:
-    files = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES:
-            files[path.relative_to(folder).as_posix()] = path
-    return files
+    return {path.relative_to(folder).as_posix(): path for path in list_audio_files(folder)}
 
 
-def _info(path: Path) -> sf._SoundFileInfo:
+def _info(path: Path) -> AudioInfo:
     try:
-        return sf.info(str(path))
-    except (RuntimeError, sf.LibsndfileError) as err:
+        return audio_info(path)
+    except AudioFileError as err:
         raise DataError(f"{path}: cannot read the audio header ({err})") from err
 
 
@@ -138,7 +133,7 @@ def find_pairs(split_dir: str | os.PathLike[str]) -> list[SpeechPair]:
         clean_info, noisy_info = _info(clean[name]), _info(noisy[name])
         pair = SpeechPair(
             name=name, clean=clean[name], noisy=noisy[name],
-            clean_rate=int(clean_info.samplerate), noisy_rate=int(noisy_info.samplerate),
+            clean_rate=clean_info.sample_rate, noisy_rate=noisy_info.sample_rate,
             clean_frames=int(clean_info.frames), noisy_frames=int(noisy_info.frames),
         )
         duration_gap = abs(pair.clean_frames / pair.clean_rate - pair.noisy_frames / pair.noisy_rate)
@@ -147,19 +142,8 @@ def find_pairs(split_dir: str | os.PathLike[str]) -> list[SpeechPair]:
                 f"{pair.noisy}: {pair.noisy_frames} samples at {pair.noisy_rate} Hz, but {pair.clean} has "
                 f"{pair.clean_frames} samples at {pair.clean_rate} Hz; a pair must have the same duration"
             )
-        if min(pair.clean_frames, pair.noisy_frames) == 0:
-            raise DataError(f"{pair.clean if pair.clean_frames == 0 else pair.noisy}: the file is empty")
         pairs.append(pair)
     return pairs
-
-
-def _to_mono(audio: np.ndarray, downmix: Downmix) -> np.ndarray:
-    """``[n, C]`` (soundfile layout) -> ``[n]``."""
-    if audio.ndim == 1:
-        return audio
-    if downmix == "first":
-        return audio[:, 0]
-    return audio.mean(axis=1)
 
 
 def read_audio(
@@ -169,7 +153,7 @@ def read_audio(
     stop: int | None = None,
     downmix: Downmix = "mean",
 ) -> np.ndarray:
-    """Read a file as mono float32 at ``sample_rate``.
+    """Read a training file as mono float32 at ``sample_rate`` (:func:`crpse.audio.read_audio`).
 
     ``start``/``stop`` select samples **at the file's own rate** (only the needed part is read).
 
@@ -180,17 +164,12 @@ def read_audio(
         DataError: unreadable file or non-finite samples.
     """
     try:
-        audio, rate = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as err:
+        audio, _ = read_audio_file(path, sample_rate, start, stop, downmix)
+    except AudioFileError as err:
         raise DataError(f"{path}: cannot read the audio ({err})") from err
-    audio = _to_mono(audio, downmix)
     if not np.isfinite(audio).all():
         raise DataError(f"{path}: the audio contains NaN or infinite samples")
-    if rate != sample_rate:
-        import soxr
-
-        audio = soxr.resample(audio, rate, sample_rate, quality="VHQ").astype(np.float32, copy=False)
-    return np.ascontiguousarray(audio, dtype=np.float32)
+    return audio
 
 
 def crop_start(length: int, num_samples: int, random_crop: bool, rng: np.random.Generator | None = None) -> int:

@@ -221,11 +221,9 @@ class DNSMOS:
             raise ValueError(f"DNSMOS takes non-empty audio [L] or [C, L]; got shape {audio.shape}")
         if not np.isfinite(audio).all():
             raise ValueError("DNSMOS input contains NaN or inf samples")
-        if sample_rate != DNSMOS_SAMPLE_RATE:
-            import soxr
+        from crpse.audio import SCORING_RESAMPLE_QUALITY, resample
 
-            audio = soxr.resample(audio, sample_rate, DNSMOS_SAMPLE_RATE)
-        return audio
+        return resample(audio, sample_rate, DNSMOS_SAMPLE_RATE, SCORING_RESAMPLE_QUALITY)
 
     def __call__(self, audio: Any, sample_rate: int) -> dict[str, float]:
         """Score one clip.

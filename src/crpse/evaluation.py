@@ -35,6 +35,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crpse import metrics
+from crpse.metrics import METRICS
+from crpse.audio import AUDIO_SUFFIXES, SCORING_RESAMPLE_QUALITY, AudioFileError, read_audio, resample
+from crpse.audio import list_audio_files as audio_files
 
 if TYPE_CHECKING:
     from crpse.dnsmos import DNSMOS
@@ -59,21 +62,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-
-#: metric column -> (display name, decimals in the summary), in report order.
-METRICS: dict[str, tuple[str, int]] = {
-    "pesq": ("PESQ", 2),
-    "estoi": ("ESTOI", 2),
-    "si_sdr": ("SI-SDR", 1),
-    "si_sir": ("SI-SIR", 1),
-    "si_sar": ("SI-SAR", 1),
-    "dnsmos_sig": ("DNSMOS SIG", 2),
-    "dnsmos_bak": ("DNSMOS BAK", 2),
-    "dnsmos_ovrl": ("DNSMOS OVRL", 2),
-    "dnsmos_p808": ("DNSMOS P.808", 2),
-}
 
 #: column prefix of the noisy input's own scores (the baseline); every metric here is better when higher
 NOISY_PREFIX = "noisy_"
@@ -126,9 +114,7 @@ def list_audio_files(directory: str | Path) -> dict[str, Path]:
     if not root.is_dir():
         raise ValueError(f"{root} is not a directory; pass the folder that holds the audio files")
     files: dict[str, Path] = {}
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
-            continue
+    for path in audio_files(root):
         key = path.relative_to(root).with_suffix("").as_posix()
         if key in files:
             raise ValueError(
@@ -168,11 +154,15 @@ def match_files(clean_dir: str | Path, enhanced_dir: str | Path, noisy_dir: str 
 
 
 def _read_mono(path: Path) -> tuple[np.ndarray, int]:
-    """Read a file as float64 mono ``[L]`` (channels averaged) and its rate."""
-    import soundfile as sf
+    """Read a file as float64 mono ``[L]`` (channels averaged) and its rate.
 
-    audio, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    return audio.mean(axis=1), int(rate)
+    Raises:
+        AudioFileError: the file cannot be read (the message names it).
+    """
+    try:
+        return read_audio(path, dtype="float64")
+    except AudioFileError as error:
+        raise AudioFileError(f"{path}: {error}") from error
 
 
 def load_aligned(pair: FilePair) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
@@ -181,8 +171,6 @@ def load_aligned(pair: FilePair) -> tuple[np.ndarray, np.ndarray, np.ndarray | N
     Returns:
         ``(clean [L], enhanced [L], noisy [L] or None, sample_rate)``.
     """
-    import soxr
-
     clean, rate = _read_mono(pair.clean)
     others = []
     for path in (pair.enhanced, pair.noisy):
@@ -191,7 +179,7 @@ def load_aligned(pair: FilePair) -> tuple[np.ndarray, np.ndarray, np.ndarray | N
             continue
         audio, other_rate = _read_mono(path)
         if other_rate != rate:
-            audio = soxr.resample(audio, other_rate, rate)
+            audio = resample(audio, other_rate, rate, quality=SCORING_RESAMPLE_QUALITY)
         others.append(audio)
     enhanced, noisy = others
     length = min(len(x) for x in (clean, enhanced, noisy) if x is not None)

@@ -22,6 +22,24 @@ import math
 
 import numpy as np
 
+from crpse.audio import SCORING_RESAMPLE_QUALITY, resample
+
+#: metric column -> (display name, decimals in summaries), in report order: the one list of crpse's metrics
+#: (``crpse evaluate`` columns, bench tables, training validation)
+METRICS: dict[str, tuple[str, int]] = {
+    "pesq": ("PESQ", 2),
+    "estoi": ("ESTOI", 2),
+    "si_sdr": ("SI-SDR", 1),
+    "si_sir": ("SI-SIR", 1),
+    "si_sar": ("SI-SAR", 1),
+    "dnsmos_sig": ("DNSMOS SIG", 2),
+    "dnsmos_bak": ("DNSMOS BAK", 2),
+    "dnsmos_ovrl": ("DNSMOS OVRL", 2),
+    "dnsmos_p808": ("DNSMOS P.808", 2),
+}
+#: the metrics of an estimate and its clean reference alone (no noisy input, no DNSMOS): what validation logs
+PAIR_METRICS: tuple[str, ...] = ("pesq", "estoi", "si_sdr")
+
 __all__ = ["energy_ratios", "estoi_score", "pesq_score", "si_sdr", "PESQ_RATES"]
 
 #: Rates the ``pesq`` package accepts: 8 kHz is scored narrow-band, 16 kHz wide-band.
@@ -118,13 +136,6 @@ def energy_ratios(reference: np.ndarray, estimate: np.ndarray, noise: np.ndarray
     return sdr, sir, sar
 
 
-def _resample(signal: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Resample a 1-D float64 signal with soxr (high quality)."""
-    import soxr
-
-    return soxr.resample(signal, rate_in, rate_out)
-
-
 def pesq_score(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
     """PESQ (ITU-T P.862) with the ``pesq`` package.
 
@@ -147,8 +158,8 @@ def pesq_score(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) ->
     else:
         rate, mode = 16000, "wb"
         if sample_rate != rate:
-            reference = _resample(reference, sample_rate, rate)
-            estimate = _resample(estimate, sample_rate, rate)
+            reference = resample(reference, sample_rate, rate, SCORING_RESAMPLE_QUALITY)
+            estimate = resample(estimate, sample_rate, rate, SCORING_RESAMPLE_QUALITY)
     peak = max(float(np.max(np.abs(reference), initial=0.0)), float(np.max(np.abs(estimate), initial=0.0)))
     if peak == 0.0 or not np.isfinite(peak):
         return math.nan

@@ -31,7 +31,7 @@ from crpse.sampler_spec import UNIFORM
 
 logger = logging.getLogger(__name__)
 
-#: metrics of the table, in column order (names of :data:`crpse.evaluation.METRICS`)
+#: metrics of the table, in column order (names of :data:`crpse.metrics.METRICS`)
 TABLE_METRICS = ("pesq", "estoi", "si_sdr", "si_sir", "si_sar", "dnsmos_ovrl")
 #: columns that describe a cell (constant over its files)
 CELL_COLUMNS = ("split", "model", "setting", "sampler", "steps", "t_start", "schedule", "nfe")
@@ -398,7 +398,7 @@ def write_table(table: Sequence[Row], csv_path: Path, metrics: Sequence[str] = T
 
 def format_markdown(table: Sequence[Row], metrics: Sequence[str] = TABLE_METRICS, title: str = "Quality") -> str:
     """Markdown tables, one per split: ``mean ± std`` and, under it, ``Δ [95 % CI]`` to the reference row."""
-    from crpse.evaluation import METRICS
+    from crpse.metrics import METRICS
 
     metrics = [m for m in metrics if any(not math.isnan(r.get(f"{m}_mean", math.nan)) for r in table)]
     lines = [f"# {title}", ""]

@@ -139,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
 def _write_plots(directory: Path, pairs: list[Any], rows: list[dict[str, Any]]) -> None:
     """Spectrogram comparisons of ``pairs`` and a histogram per metric into ``directory``."""
     from crpse import plots
-    from crpse.evaluation import METRICS, NOISY_PREFIX, load_aligned
+    from crpse.evaluation import NOISY_PREFIX, load_aligned
+    from crpse.metrics import METRICS
 
     written = []
     for pair in pairs:

@@ -125,13 +125,13 @@ def assess_file(path: Path, settings: GateSettings = GateSettings()) -> Quality:
     Files with an implausible sample rate (:data:`PLAUSIBLE_RATES`) or that cannot be decoded are
     rejected as ``"bad_rate"`` / ``"unreadable"``. Nothing is cached.
     """
-    import soundfile as sf
+    from crpse.audio import AudioFileError, read_audio
 
     try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, ValueError, sf.LibsndfileError):
+        audio, rate = read_audio(path, downmix=None)
+    except (AudioFileError, ValueError):
         return Quality(0.0, -200.0, -200.0, 0.0, 0.0, "unreadable")
-    mono = audio.mean(axis=1, dtype=np.float64)
+    mono = audio.mean(axis=0, dtype=np.float64)
     if rate not in PLAUSIBLE_RATES:
         return Quality(0.0, -200.0, -200.0, 0.0, round(len(mono) / rate, 3), "bad_rate")
     return assess(mono - mono.mean(), settings, raw=audio, sample_rate=rate)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crpse.corpus.sources import NoiseRecording, SourcePaths, resample
+from crpse.corpus.sources import NoiseRecording, SourcePaths, corpus_signal, read_audio
 
 #: Noise sources handled here.
 REAL_NOISE_SOURCES = ("0ad", "ufoai", "supertuxkart", "openttd", "megaglest", "keyboard", "tuxpaint")
@@ -160,11 +160,7 @@ def read_recording(path: Path, member: str = "") -> np.ndarray:
     Returns:
         Samples ``[L]`` at 16 kHz, float32, DC removed (cached: do not modify).
     """
-    import soundfile as sf
-
     if not member:
-        from crpse.corpus.sources import read_audio
-
         return read_audio(path)
     if path.suffix == ".cat":
         offset, size = openttd_entries(path)[member]
@@ -174,8 +170,4 @@ def read_recording(path: Path, member: str = "") -> np.ndarray:
     else:
         with zipfile.ZipFile(path) as handle:
             data = handle.read(member)
-    audio, rate = sf.read(io.BytesIO(data), dtype="float64", always_2d=True)
-    mono = resample(audio.mean(axis=1), rate)
-    mono = (mono - mono.mean() if mono.size else mono).astype(np.float32)
-    mono.setflags(write=False)
-    return mono
+    return corpus_signal(io.BytesIO(data))

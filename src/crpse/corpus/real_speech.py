@@ -26,12 +26,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from crpse.audio import is_audio_file
 from crpse.corpus.sources import SourcePaths
 
 #: Speech sources handled here.
 REAL_SPEECH_SOURCES = ("tuxpaint", "festvox-ru", "fillets-cs", "klettres", "ktuberling")
-#: Audio file suffixes read from the community packages.
-AUDIO_SUFFIXES = (".ogg", ".opus", ".wav", ".flac")
 
 #: (source, language) -> estimated sex, from the median F0 (see the module docstring).
 SEX_BY_VOICE: dict[tuple[str, str], str] = {
@@ -86,7 +85,7 @@ def _voice(source: str, language: str, files: list[Path], person: str | None = N
 
 
 def _audio_files(folder: Path, pattern: str = "*") -> list[Path]:
-    return [p for p in folder.glob(pattern) if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()]
+    return [p for p in folder.glob(pattern) if is_audio_file(p)]
 
 
 def list_real_voices(source: str, paths: SourcePaths) -> list[RealVoice]:

@@ -15,8 +15,13 @@ import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+
+from crpse.audio import SCORING_RESAMPLE_QUALITY, AudioFileError
+from crpse.audio import read_audio as read_audio_file
+from crpse.audio import resample as resample_audio
 
 logger = logging.getLogger(__name__)
 
@@ -253,33 +258,45 @@ def decode_g722(path: Path) -> np.ndarray:
 
 @lru_cache(maxsize=512)
 def read_audio(path: Path) -> np.ndarray:
-    """Read any audio file soundfile understands as 16 kHz mono.
-
-    Channels are averaged, the DC offset removed, and the signal resampled with soxr.
+    """Read any audio file :func:`crpse.audio.read_audio` reads as 16 kHz mono (:func:`corpus_signal`; cached).
 
     Args:
-        path: WAV, FLAC or OGG file.
+        path: WAV, FLAC, OGG, ... file.
 
     Returns:
         Samples ``[L]`` at 16 kHz, float32. The array is cached: do not modify it.
-    """
-    import soundfile as sf
 
-    audio, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    mono = resample(audio.mean(axis=1), rate)
+    Raises:
+        AudioFileError: the file cannot be read (the message names it).
+    """
+    try:
+        return corpus_signal(path)
+    except AudioFileError as error:
+        raise AudioFileError(f"{path}: {error}") from error
+
+
+def corpus_signal(source: Path | BinaryIO) -> np.ndarray:
+    """A recording (a path or a binary file object) as the corpus uses it: 16 kHz mono, DC removed.
+
+    Channels are averaged and the signal resampled with :func:`resample`.
+
+    Returns:
+        Samples ``[L]`` at 16 kHz, float32, read-only.
+    """
+    audio, rate = read_audio_file(source, dtype="float64")
+    mono = resample(audio, rate)
     mono = (mono - mono.mean() if mono.size else mono).astype(np.float32)
     mono.setflags(write=False)
     return mono
 
 
 def resample(audio: np.ndarray, rate: int) -> np.ndarray:
-    """Resample ``audio [L]`` from ``rate`` to :data:`SAMPLE_RATE` (soxr, high quality, deterministic)."""
-    if rate == SAMPLE_RATE:
-        return np.asarray(audio, dtype=np.float64)
-    import soxr
-
-    return np.asarray(soxr.resample(np.asarray(audio, dtype=np.float64), rate, SAMPLE_RATE, quality="HQ"),
-                      dtype=np.float64)
+    """Resample ``audio [L]`` from ``rate`` to :data:`SAMPLE_RATE` in float64 (:func:`crpse.audio.resample`, the
+    scoring quality; deterministic)."""
+    return np.asarray(
+        resample_audio(np.asarray(audio, dtype=np.float64), rate, SAMPLE_RATE, SCORING_RESAMPLE_QUALITY),
+        dtype=np.float64,
+    )
 
 
 @dataclass(frozen=True)

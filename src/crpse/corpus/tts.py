@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crpse.audio import read_audio
 from crpse.corpus.sources import resample
 
 #: espeak-ng English accents (language voices of the ``gmw`` family; mbrola voices are not used).
@@ -64,10 +65,7 @@ def _run(command: list[str], text: str | None = None) -> bytes:
 
 
 def _decode_wav(data: bytes) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
-    audio, rate = sf.read(io.BytesIO(data), dtype="float64", always_2d=True)
-    return audio.mean(axis=1), int(rate)
+    return read_audio(io.BytesIO(data), dtype="float64")
 
 
 @lru_cache(maxsize=1)

@@ -3,7 +3,7 @@ and after training).
 
 :func:`enhance_like_the_product` runs the same :class:`crpse.enhancer.Enhancer` as the command line, with its
 default windowing, so validation scores are scores of the product. PESQ (wide-band at 16 kHz), ESTOI and SI-SDR
-come from :mod:`crpse.metrics`.
+are scored as ``crpse evaluate`` scores them (:func:`crpse.evaluation.score_signals`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from dataclasses import asdict
 import numpy as np
 
 from crpse.data import Downmix, SpeechPair, read_audio
+from crpse.metrics import PAIR_METRICS
 from crpse.sampler_spec import SamplerRequest
 from crpse.score_model import Model
-
-#: metric names, in the order of :func:`metric_sums`
-METRICS = ("pesq", "estoi", "si_sdr")
 
 
 def enhance_like_the_product(
@@ -61,7 +59,7 @@ def score_pair(
     Returns:
         ``{"pesq", "estoi", "si_sdr", "nfe", "seconds"}`` (NaN where a metric is undefined).
     """
-    from crpse.metrics import estoi_score, pesq_score, si_sdr
+    from crpse.evaluation import score_signals
 
     rate = model.sample_rate
     clean = read_audio(pair.clean, rate, downmix=downmix)
@@ -71,19 +69,14 @@ def score_pair(
     start = time.perf_counter()
     estimate, nfe = enhance_like_the_product(model, noisy, choice, seed)
     seconds = time.perf_counter() - start
-    return {
-        "pesq": pesq_score(clean, estimate, rate),
-        "estoi": estoi_score(clean, estimate, rate),
-        "si_sdr": si_sdr(clean, estimate),
-        "nfe": float(nfe),
-        "seconds": seconds,
-    }
+    return {**score_signals(clean, estimate, rate), "nfe": float(nfe), "seconds": seconds}
 
 
 def metric_sums(results: Sequence[dict[str, float]]) -> list[float]:
-    """``[sum, count]`` of the finite values of each metric in :data:`METRICS` (flattened), for cross-rank sums."""
+    """``[sum, count]`` of the finite values of each metric in :data:`~crpse.metrics.PAIR_METRICS` (flattened), for
+    cross-rank sums."""
     sums: list[float] = []
-    for name in METRICS:
+    for name in PAIR_METRICS:
         values = [r[name] for r in results if math.isfinite(r[name])]
         sums += [float(sum(values)), float(len(values))]
     return sums
@@ -92,5 +85,6 @@ def metric_sums(results: Sequence[dict[str, float]]) -> list[float]:
 def metric_means(sums: Sequence[float]) -> dict[str, float]:
     """Inverse of :func:`metric_sums` after summing over ranks: the mean of each metric (NaN without values)."""
     return {
-        name: (sums[2 * i] / sums[2 * i + 1]) if sums[2 * i + 1] > 0 else math.nan for i, name in enumerate(METRICS)
+        name: (sums[2 * i] / sums[2 * i + 1]) if sums[2 * i + 1] > 0 else math.nan
+        for i, name in enumerate(PAIR_METRICS)
     }
