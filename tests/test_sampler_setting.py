@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -93,3 +94,59 @@ def test_cli_warns_once_for_many_files(tmp_path, capsys: pytest.CaptureFixture[s
     assert err.count("crpse: warning:") == 1
     assert "trained and validated for the reverse sampler, 1 step from t=0.3; you asked for the reverse sampler, " \
         "1 step from t=0.5" in err
+
+
+@pytest.fixture
+def region_checkpoint(tmp_path) -> Path:
+    """A tiny model meant for reverse N=1 from t=0.3 whose checkpoint stores a validated region: N=1 and N=2 at
+    t_start 0.3 inside, N=2 at 0.5 outside."""
+    from crpse.checkpoint import save_model
+    from crpse.nn.ncsnpp import named_config
+    from crpse.sampler_spec import SamplerSpec
+    from crpse.score_model import build_model
+    from crpse.validated_region import GridPoint, ValidatedRegion
+
+    model = build_model(named_config("tiny", nf=4, ch_mult=(1,) * 7, attn_resolutions=()), seed=0,
+                        inference=SamplerSpec(steps=1, t_start=0.3))
+    points = (GridPoint("reverse", 1, 0.3, "uniform", 2.0, True), GridPoint("reverse", 2, 0.3, "uniform", 1.99, True),
+              GridPoint("reverse", 2, 0.5, "uniform", 1.5, False))
+    region = ValidatedRegion("valid", "pesq", 0.05, 10, points[0], points)
+    return save_model(tmp_path / "region.ckpt", model, extra={"validated_region": region.to_dict()})
+
+
+def test_settings_inside_the_validated_region_count_as_intended(region_checkpoint: Path) -> None:
+    model = load_model(region_checkpoint)
+    assert model.validated_region is not None and len(model.validated_region.points) == 3
+    assert is_intended(model, resolve_sampler(model, SamplerRequest(steps=2)))  # inside the region
+    assert not is_intended(model, resolve_sampler(model, SamplerRequest(steps=2, t_start=0.5)))
+    assert not is_intended(model, resolve_sampler(model, SamplerRequest(steps=3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Enhancer(model, steps=2)
+        Enhancer(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Enhancer(model, steps=2, t_start=0.5)
+    assert len(caught) == 1 and issubclass(caught[0].category, SamplerSettingWarning)
+    message = str(caught[0].message)
+    assert "trained and validated for the reverse sampler, 1 step from t=0.3" in message
+    assert "reverse N=2 t_start=0.5 (uniform schedule) is outside this model's validated region" in message
+
+
+def test_cli_warns_once_outside_the_validated_region_and_not_inside(
+    region_checkpoint: Path, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from crpse.cli import main
+
+    sf.write(tmp_path / "a.wav", np.zeros(4000, np.float32), 16000)  # silent: no network call needed
+    base = ["enhance", str(tmp_path / "a.wav"), "--model", str(region_checkpoint), "-q"]
+    assert main([*base, "-o", str(tmp_path / "inside"), "--steps", "2"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "outside"), "--steps", "2", "--t-start", "0.5"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("crpse: warning:") == 1
+    assert "trained and validated for the reverse sampler, 1 step from t=0.3" in err
+    assert "outside this model's validated region" in err

@@ -34,6 +34,7 @@ from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, SamplerSpec
 from crpse.score_model import Model, ModelConfig, model_from_config
 from crpse.sde import BBED, OUVE, bbve_as_bbed
 from crpse.spectral import SpecTransform
+from crpse.validated_region import read_region
 
 logger = logging.getLogger(__name__)
 
@@ -182,11 +183,23 @@ def load_model(path: str | os.PathLike[str], ema: bool = True, map_location: str
     from crpse.assets import resolve_model
 
     path = resolve_model(path)
-    data = read_checkpoint(path, map_location)
+    return model_from_checkpoint(read_checkpoint(path, map_location), ema, path)
+
+
+def model_from_checkpoint(data: Mapping[str, Any], ema: bool = True, path: Any = "checkpoint") -> Model:
+    """The model of an already read checkpoint (:func:`read_checkpoint`); see :func:`load_model`.
+
+    A crpse checkpoint's validated region (``extra["validated_region"]``) comes with the model
+    (``model.validated_region``).
+
+    Raises:
+        CheckpointError: neither a crpse nor a reference checkpoint, or an unusable one (``path`` names it).
+    """
     if data.get("format") == FORMAT:
-        model = _from_crpse(data, ema, path)
+        model = _from_crpse(dict(data), ema, path)
+        model.validated_region = read_region(data)
     elif "state_dict" in data and "hyper_parameters" in data:
-        model = _from_reference(data, ema, path)
+        model = _from_reference(dict(data), ema, path)
     else:
         raise CheckpointError(f"{path}: neither a crpse checkpoint nor a reference Lightning checkpoint")
     return model.eval()

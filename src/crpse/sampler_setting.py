@@ -6,6 +6,10 @@ DSM models predictor-corrector with 30 steps from ``t_max``). A CRP model is tra
 samplers, step counts or starting times are outside what it was trained for and can diverge to loud noise (which
 the output guard, :mod:`crpse.output_guard`, then refuses). Asking for one is allowed, with a
 :class:`SamplerSettingWarning` that names the model's own setting.
+
+A model whose checkpoint stores a validated region (``model.validated_region``, :mod:`crpse.validated_region`)
+was also measured at the settings of that region: settings inside it count as intended too, and the warning for
+one outside it describes the region.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import warnings
 from crpse.sampler_spec import SamplerSpec
 from crpse.sampling import resolve_sampler
 from crpse.score_model import ScoreModel
+from crpse.validated_region import region_warning
 
 
 class SamplerSettingWarning(UserWarning):
@@ -41,16 +46,19 @@ def describe(spec: SamplerSpec) -> str:
 
 def is_intended(model: ScoreModel, spec: SamplerSpec) -> bool:
     """Whether ``spec`` is the model's own setting (times compared to 1e-6; options that do not apply to the
-    sampler are ignored)."""
+    sampler are ignored) or lies inside the model's validated region."""
     own = intended_choice(model)
+    if spec.t_start is None or own.t_start is None or (spec.sampler == own.sampler and spec.options != own.options):
+        return False
+    if model.validated_region is not None and model.validated_region.contains(
+        spec.sampler, spec.steps, spec.t_start, spec.schedule
+    ):
+        return True
     return (
         spec.sampler == own.sampler
         and spec.steps == own.steps
-        and spec.t_start is not None
-        and own.t_start is not None
         and math.isclose(spec.t_start, own.t_start, abs_tol=1e-6)
         and spec.schedule == own.schedule
-        and spec.options == own.options
     )
 
 
@@ -65,10 +73,14 @@ def warn_if_not_intended(model: ScoreModel, choice: SamplerSpec) -> bool:
     """
     if is_intended(model, choice):
         return False
+    region = model.validated_region
+    outside = "" if region is None or choice.t_start is None else (
+        region_warning(region, choice.sampler, choice.steps, choice.t_start, choice.schedule) or ""
+    ) + ". "
     warnings.warn(
         f"the model was trained and validated for the {describe(intended_choice(model))}; you asked for the "
         f"{describe(choice)}, outside its training: the output may be poor or diverge into loud noise (unsafe "
-        "outputs are refused). Leave the sampler options unset to use the model's own setting.",
+        f"outputs are refused). {outside}Leave the sampler options unset to use the model's own setting.",
         SamplerSettingWarning,
         stacklevel=3,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeGuard
 
 import torch
 from torch import nn
@@ -18,6 +18,7 @@ from crpse.nn.ncsnpp import NCSNpp, NCSNppConfig, count_parameters, named_config
 from crpse.sampler_spec import CRP_SPEC, PREDICTIVE_SPEC, SamplerSpec
 from crpse.sde import BBED, OUVE, SDE, sde_from_dict
 from crpse.spectral import SpecTransform
+from crpse.validated_region import ValidatedRegion
 
 ModelKind = Literal["score", "predictive"]
 
@@ -94,6 +95,9 @@ class _SpectralModel(nn.Module):
         super().__init__()
         self.config = config
         self.dnn = NCSNpp(config.backbone)
+        #: the settings a sweep of these weights found good (``crpse bench region``; checkpoint
+        #: ``extra["validated_region"]``), or ``None``; set by :func:`crpse.checkpoint.load_model`
+        self.validated_region: ValidatedRegion | None = None
 
     @property
     def transform(self) -> SpecTransform:
@@ -179,6 +183,12 @@ class PredictiveModel(_SpectralModel):
 
 
 Model = ScoreModel | PredictiveModel
+
+
+def is_score_model(model: object) -> TypeGuard[ScoreModel]:
+    """Whether ``model`` is sampled with an SDE: a :class:`ScoreModel`, or anything else that is not a
+    :class:`PredictiveModel` and has an ``sde`` and the ``model(x_t, y, t)`` call (e.g. analytic scores in tests)."""
+    return not isinstance(model, PredictiveModel) and hasattr(model, "sde")
 
 
 def model_from_config(config: ModelConfig) -> Model:

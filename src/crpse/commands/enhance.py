@@ -201,10 +201,6 @@ def run(args: argparse.Namespace) -> int:
     for warning in caught:
         print(f"crpse: warning: {_one_line(warning.message)}", file=sys.stderr)
 
-    warning = _region_warning(args.model, enhancer)
-    if warning is not None:
-        print(f"crpse: warning: {warning}", file=sys.stderr)
-
     quiet = bool(args.quiet)
     sources = {item.path.resolve() for item in files}
     claimed: dict[Path, Path] = {}
@@ -266,22 +262,6 @@ def _speed(audio_seconds: float, wall_seconds: float) -> str:
     """``12.3 s of audio in 1.9 s, RTF 0.15`` (the real-time factor: wall time / audio duration)."""
     text = f"{audio_seconds:.1f} s of audio in {wall_seconds:.1f} s"
     return text + (f", RTF {wall_seconds / audio_seconds:.2f}" if audio_seconds > 0 else "")
-
-
-def _region_warning(model: Any, enhancer: Any) -> str | None:
-    """The warning when the setting is outside the validated region stored in the checkpoint (issue 18)."""
-    from crpse.assets import resolve_model
-    from crpse.checkpoint import read_checkpoint
-    from crpse.validated_region import read_region, region_warning, resolved_setting
-
-    setting = resolved_setting(enhancer)
-    if setting is None:
-        return None
-    try:
-        region = read_region(read_checkpoint(resolve_model(model)))
-    except (OSError, ValueError):  # the model loaded already; a file we cannot re-read has no region to check
-        return None
-    return None if region is None else region_warning(region, *setting)
 
 
 def _one_line(error: BaseException) -> str:

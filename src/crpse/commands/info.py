@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from crpse.assets import BUNDLED_MODELS, resolve_model
 
     summary = model_summary(model)
-    region = _stored_region(args.model)
+    region = model.validated_region
     if region is not None:
         summary["validated_region"] = region.to_dict()
     shown = args.model
@@ -128,15 +128,3 @@ def run(args: argparse.Namespace) -> int:
         if region is not None:
             print("validated:    " + region.describe().replace("\n", "\n              "))
     return 0
-
-
-def _stored_region(model: Any) -> Any:
-    """The validated region stored in the checkpoint (``crpse bench region``), or ``None``."""
-    from crpse.assets import resolve_model
-    from crpse.checkpoint import read_checkpoint
-    from crpse.validated_region import read_region
-
-    try:
-        return read_region(read_checkpoint(resolve_model(model)))
-    except (OSError, ValueError):
-        return None

@@ -1,13 +1,13 @@
 """Initial weights of a run started from a checkpoint (``--init``): raw weights, EMA weights and EMA count.
 
 Works for crpse checkpoints and for reference sgmse / sgmse-bbed / sgmse_crp Lightning checkpoints (through
-:func:`crpse.checkpoint.load_model`). No Lightning here.
+:func:`crpse.checkpoint.model_from_checkpoint`). No Lightning here.
 
 Which weights the optimiser starts from is explicit (``weights``):
 
 * ``ema`` (crpse default): the optimiser and the EMA both start from the checkpoint's EMA weights, the ones that
   were validated and that inference uses; the EMA keeps its update count, so no warm-up restarts.
-* ``raw``: what the official stage 2 does (reference.md §5.3): the optimiser fine-tunes the checkpoint's raw
+* ``raw``: what the official stage 2 (sgmse_crp) does: the optimiser fine-tunes the checkpoint's raw
   weights while the EMA continues from the checkpoint's EMA weights, so for the first few thousand steps the
   evaluated EMA mixes the two trajectories.
 
@@ -24,7 +24,7 @@ from typing import Literal
 
 import torch
 
-from crpse.checkpoint import FORMAT, CheckpointError, load_model, read_checkpoint
+from crpse.checkpoint import FORMAT, CheckpointError, model_from_checkpoint, read_checkpoint
 from crpse.score_model import Model
 
 logger = logging.getLogger(__name__)
@@ -73,14 +73,15 @@ def load_initial_weights(path: str | os.PathLike[str], weights: InitWeights = "e
     """
     if weights not in ("raw", "ema"):
         raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
-    data = read_checkpoint(path)
+    data = read_checkpoint(path)  # read once; both models come from it
     has_ema, num_updates = _ema_info(data)
+    raw = model_from_checkpoint(data, ema=False, path=path)
+    ema_model = model_from_checkpoint(data, ema=True, path=path) if has_ema else raw
     del data
-    raw = load_model(path, ema=False)
-    ema_model = load_model(path, ema=True) if has_ema else raw
     if weights == "ema" and not has_ema:
         logger.info("%s has no EMA weights: starting from its raw weights with a fresh EMA", path)
     start = ema_model if weights == "ema" else raw
+    start.validated_region = None  # found for the checkpoint's weights, not for the ones training will make
     if not has_ema:
         num_updates = 0
     ema_weights = {k: v.detach().clone() for k, v in ema_model.state_dict().items()}
