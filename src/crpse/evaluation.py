@@ -25,9 +25,7 @@ import csv
 import logging
 import math
 import os
-import signal
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +34,7 @@ import numpy as np
 
 from crpse import metrics
 from crpse.metrics import METRICS
+from crpse.workers import WorkerPool
 from crpse.audio import AUDIO_SUFFIXES, SCORING_RESAMPLE_QUALITY, AudioFileError, read_audio, resample
 from crpse.audio import list_audio_files as audio_files
 
@@ -212,47 +211,35 @@ def score_signals(
     return scores
 
 
-# One DNSMOS model per process (onnxruntime sessions cannot be pickled).
-_WORKER_DNSMOS: DNSMOS | None = None
+def _dnsmos_model(use_dnsmos: bool, threads: int | None = None) -> DNSMOS | None:
+    """The DNSMOS scorer of one process (onnxruntime sessions cannot be pickled), or ``None``."""
+    if not use_dnsmos:
+        return None
+    from crpse.dnsmos import DNSMOS
+
+    return DNSMOS(num_threads=threads)
 
 
-def _init_worker(use_dnsmos: bool, threads: int | None) -> None:
-    global _WORKER_DNSMOS
-    if use_dnsmos:
-        from crpse.dnsmos import DNSMOS
-
-        _WORKER_DNSMOS = DNSMOS(num_threads=threads)
-    else:
-        _WORKER_DNSMOS = None
-
-
-def _init_pool_worker(use_dnsmos: bool, threads: int | None) -> None:
-    """Initialise a worker process; it ignores Ctrl-C, which the parent handles (cancelling the queued items)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _init_worker(use_dnsmos, threads)
-
-
-def _evaluate_pair(pair: FilePair, baseline: bool = True) -> dict[str, float | str]:
+def _evaluate_pair(dnsmos: DNSMOS | None, pair: FilePair, baseline: bool = True) -> dict[str, float | str]:
     clean, enhanced, noisy, rate = load_aligned(pair)
     if len(clean) == 0:
         raise ValueError(f"{pair.name}: a file of this item is empty; remove it or regenerate it")
     row: dict[str, float | str] = {"name": pair.name}
     row.update(score_signals(clean, enhanced, rate, noisy))
-    if _WORKER_DNSMOS is not None:
-        row.update(_dnsmos_scores(pair.enhanced, pair.name))
+    if dnsmos is not None:
+        row.update(_dnsmos_scores(dnsmos, pair.enhanced, pair.name))
     if noisy is not None and baseline:  # the baseline: the noisy input scored like the enhanced file
         row.update({f"{NOISY_PREFIX}{key}": value for key, value in score_signals(clean, noisy, rate).items()})
-        if _WORKER_DNSMOS is not None:
-            row.update({f"{NOISY_PREFIX}{k}": v for k, v in _dnsmos_scores(pair.noisy, pair.name).items()})
+        if dnsmos is not None:
+            row.update({f"{NOISY_PREFIX}{k}": v for k, v in _dnsmos_scores(dnsmos, pair.noisy, pair.name).items()})
     return row
 
 
-def _dnsmos_scores(path: Path, name: str) -> dict[str, float]:
+def _dnsmos_scores(dnsmos: DNSMOS, path: Path, name: str) -> dict[str, float]:
     """``{"dnsmos_sig", ...}`` of the file as it is on disk (NaN, with a warning, when it cannot be scored)."""
-    assert _WORKER_DNSMOS is not None
     audio, own_rate = _read_mono(path)
     try:
-        scores = _WORKER_DNSMOS(audio, own_rate)
+        scores = dnsmos(audio, own_rate)
     except ValueError as error:
         logger.warning("DNSMOS skipped for %s (%s): %s", name, path, error)
         scores = dict.fromkeys(("sig", "bak", "ovrl", "p808"), math.nan)
@@ -293,24 +280,18 @@ def evaluate_pairs(
     jobs = min(jobs, max(1, len(pairs)))
     rows: list[dict[str, float | str]] = []
     if jobs == 1:
-        _init_worker(dnsmos, None)
-        try:
-            for pair in pairs:
-                rows.append(_evaluate_pair(pair, baseline))
-                if progress is not None:
-                    progress(rows[-1])
-        finally:
-            _init_worker(False, None)
+        scorer = _dnsmos_model(dnsmos)
+        for pair in pairs:
+            rows.append(_evaluate_pair(scorer, pair, baseline))
+            if progress is not None:
+                progress(rows[-1])
         return rows
-    with ProcessPoolExecutor(jobs, initializer=_init_pool_worker, initargs=(dnsmos, 1)) as pool:
-        try:
-            for row in pool.map(_evaluate_pair, pairs, [baseline] * len(pairs)):
-                rows.append(row)
-                if progress is not None:
-                    progress(row)
-        except BaseException:  # an error or Ctrl-C: drop the queued items instead of scoring them all first
-            pool.shutdown(cancel_futures=True)
-            raise
+    # an error or Ctrl-C stops the workers (the queued items are dropped, not scored first)
+    with WorkerPool(jobs, _dnsmos_model, (dnsmos, 1)) as pool:
+        for row in pool.map(_evaluate_pair, pairs, [baseline] * len(pairs)):
+            rows.append(row)
+            if progress is not None:
+                progress(row)
     return rows
 
 

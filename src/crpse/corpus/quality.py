@@ -141,9 +141,11 @@ def assess_files(files: list[Path], settings: GateSettings = GateSettings(), job
     """:func:`assess_file` on every file, in order, with ``jobs`` worker processes (same result for any ``jobs``)."""
     if jobs <= 1 or len(files) < 64:
         return [assess_file(path, settings) for path in files]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from functools import partial
+    from crpse.workers import WorkerPool
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as executor:
-        return list(executor.map(partial(assess_file, settings=settings), files, chunksize=64))
+    with WorkerPool(jobs) as pool:
+        return list(pool.map(_assess_in_worker, files, [settings] * len(files), chunksize=64))
+
+
+def _assess_in_worker(state: None, path: Path, settings: GateSettings) -> Quality:
+    return assess_file(path, settings)

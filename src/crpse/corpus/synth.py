@@ -21,10 +21,9 @@ import itertools
 import json
 import logging
 import shutil
-import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,7 @@ from crpse.corpus.sentences import sentence_bank
 from crpse.corpus.speech import Speaker, list_speakers, render_utterance
 from crpse.corpus.tts import stable_fraction
 from crpse.corpus.wav import SUBTYPES, write_wav
+from crpse.workers import WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -572,16 +572,13 @@ def render_file(plan: CorpusPlan, task: FileTask, outdir: Path) -> dict[str, str
     return {column: row[column] for column in MANIFEST_COLUMNS}
 
 
-_WORKER_STATE: dict[str, object] = {}
+def _worker_state(plan: CorpusPlan, outdir: Path) -> tuple[CorpusPlan, Path]:
+    return plan, outdir
 
 
-def _init_worker(plan: CorpusPlan, outdir: Path) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it cancels the queued files)
-    _WORKER_STATE["plan"], _WORKER_STATE["outdir"] = plan, outdir
-
-
-def _render_in_worker(task: FileTask) -> dict[str, str]:
-    return render_file(_WORKER_STATE["plan"], task, _WORKER_STATE["outdir"])  # type: ignore[arg-type]
+def _render_in_worker(state: tuple[CorpusPlan, Path], task: FileTask) -> dict[str, str]:
+    plan, outdir = state
+    return render_file(plan, task, outdir)
 
 
 def _prepare_outdir(outdir: Path, overwrite: bool) -> None:
@@ -675,10 +672,11 @@ def _summary(plan: CorpusPlan, rows: dict[str, list[dict[str, str]]]) -> dict:
 
 
 def _rows_in_order(plan: CorpusPlan, tasks: Sequence[FileTask], outdir: Path,
-                   executor: ProcessPoolExecutor | None, window: int) -> Iterator[dict[str, str]]:
+                   executor: WorkerPool | None, window: int) -> Iterator[dict[str, str]]:
     """Render ``tasks`` and yield their rows in task order, keeping at most ``window`` tasks in flight.
 
-    When the consumer stops early, tasks not yet started are cancelled and running ones awaited.
+    When the consumer stops early, tasks not yet started are cancelled and running ones awaited; an error or Ctrl-C
+    stops the workers instead (:class:`crpse.workers.WorkerPool`).
     """
     if executor is None:
         for task in tasks:
@@ -694,10 +692,11 @@ def _rows_in_order(plan: CorpusPlan, tasks: Sequence[FileTask], outdir: Path,
             if following is not None:
                 pending.append(executor.submit(_render_in_worker, following))
             yield row
-    finally:
+    except GeneratorExit:  # the consumer has enough: finish the running files (the caller removes them)
         for future in pending:
             future.cancel()
         wait(pending)
+        raise
 
 
 def synthesize_corpus(config: CorpusConfig, outdir: str | Path, jobs: int = 1, overwrite: bool = False,
@@ -726,11 +725,7 @@ def synthesize_corpus(config: CorpusConfig, outdir: str | Path, jobs: int = 1, o
     with ExitStack() as stack:
         executor = None
         if jobs > 1:
-            import multiprocessing
-
-            executor = stack.enter_context(ProcessPoolExecutor(
-                max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                initargs=(plan, outdir)))
+            executor = stack.enter_context(WorkerPool(jobs, _worker_state, (plan, outdir)))
         window = 4 * max(1, jobs)
         rendered = 0.0
         if plan.train_seconds > 0:
