@@ -75,7 +75,7 @@ def test_explicit_noise_equals_generator_draws() -> None:
 
 
 def test_single_step_closed_form() -> None:
-    # N = 1 from t = 0.5 (BBED): x_hat = y + 2 std z + g^2 / 2 * s(y + std z, y, 0.5)   (reference.md 5.2)
+    # N = 1 from t = 0.5 (BBED): x_hat = y + 2 std z + g^2 / 2 * s(y + std z, y, 0.5)   (the reference's one-step CRP)
     x0, y = _problem()
     oracle = OracleScore(BBED(), x0)
     z = complex_randn(*y.shape, seed=9, dtype=y.dtype)

@@ -39,7 +39,7 @@ def test_marginals_match_monte_carlo(sde: BBED | OUVE, t_end: float) -> None:
 
 
 def test_bbed_reference_values() -> None:
-    # derived values of reference.md section 2.2 (c = 0.52)
+    # derived values of the BBED SDE with c = 0.52 (the reference's defaults)
     sde = BBED()
     t = torch.tensor([0.03, 0.1, 0.25, 0.4, 0.5, 0.7, 0.999, 1.0])
     expected = torch.tensor([0.1248, 0.2275, 0.3576, 0.4468, 0.4917, 0.5395, 0.0589, 0.0])

@@ -1,7 +1,7 @@
 """Paired speech data for training: ``DIR/{train,valid,test}/{clean,noisy}/*.wav`` matched by file name.
 
 No Lightning here: a :class:`PairedSpeechDataset` yields waveform crops ``(clean [L], noisy [L])`` as float32
-tensors, the way the reference data module prepares them (reference.md §1.3-1.4), and
+tensors, the way the reference (sgmse) data module prepares them, and
 :class:`InfiniteShuffleSampler` feeds it a reproducible, resumable stream of ``(file index, draw)`` keys.
 
 * **Pairing** is by relative path inside ``clean/`` and ``noisy/`` (not by sorted order as in the reference): a

@@ -25,7 +25,6 @@ _OPTIONAL: dict[str, tuple[str, str]] = {
     "matplotlib": ("eval", "matplotlib"),
     "onnxruntime": ("eval", "onnxruntime"),
     "yaml": ("train", "pyyaml"),
-    "jsonargparse": ("train", "jsonargparse"),
     "tensorboard": ("train", "tensorboard"),
 }
 

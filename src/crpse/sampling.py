@@ -23,7 +23,7 @@ import torch
 from crpse._tensor import append_dims, batch_times, randn_like
 from crpse.sampler_spec import HEUN, ODE, PC, REVERSE, UNIFORM, SamplerRequest, SamplerSpec, Schedule
 from crpse.schedules import schedule_times
-from crpse.score_model import Model, PredictiveModel, ScoreModel
+from crpse.score_model import Model, PredictiveModel, ScoreModel, is_score_model
 
 Callback = Callable[[dict[str, Any]], None]
 #: a noise source: each call returns the next noise tensor (standard complex normal, shaped like ``y``)
@@ -69,8 +69,7 @@ class NoiseSource:
 
 
 def _require_score_model(model: Model, sampler: str) -> ScoreModel:
-    # duck-typed: anything with an SDE and the model(x_t, y, t) call works (e.g. analytic scores in tests)
-    if isinstance(model, PredictiveModel) or not hasattr(model, "sde"):
+    if not is_score_model(model):
         raise ValueError(f"the {sampler} sampler needs a score model, got {type(model).__name__}")
     return model
 

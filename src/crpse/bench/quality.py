@@ -137,7 +137,9 @@ def _enhancer(model: Any, spec: SettingSpec, options: BenchOptions) -> tuple[Any
 
 def spec_kwargs(model: Any, spec: SettingSpec) -> dict[str, Any]:
     """The :class:`~crpse.enhancer.Enhancer` sampler keywords of ``spec`` on ``model`` (``t=max`` -> ``t_max``)."""
-    if not hasattr(model, "sde"):
+    from crpse.score_model import is_score_model
+
+    if not is_score_model(model):
         return {}
     t_start = model.sde.t_max if spec.t_start == "max" else spec.t_start
     return {"sampler": spec.sampler, "steps": spec.steps, "t_start": t_start, **spec.option_dict}
@@ -283,6 +285,7 @@ def run_benchmark(
         ValueError: a setting does not fit its model (the message names both).
     """
     from crpse.enhancer import load_inference_model
+    from crpse.score_model import is_score_model
 
     if options.dnsmos:
         from crpse.dnsmos import dnsmos_unavailable_reason
@@ -300,7 +303,7 @@ def run_benchmark(
             rows += _cached_or_run(split, NOISY_CELL, None, pairs[split], options, progress)
     for candidate in candidates:
         model, _ = load_inference_model(candidate.path, options.device)
-        specs = candidate.settings if hasattr(model, "sde") else (SettingSpec(),)
+        specs = candidate.settings if is_score_model(model) else (SettingSpec(),)
         cells[candidate.name] = []
         for spec in specs:
             try:

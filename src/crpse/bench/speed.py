@@ -129,7 +129,7 @@ def time_network(
 
     from crpse.backends import InferenceBackend
 
-    frames = frames_for(seconds, int(getattr(model, "frame_multiple", 64)))
+    frames = frames_for(seconds, model.frame_multiple)
     bins = int(model.transform.num_bins)
     generator = torch.Generator().manual_seed(0)
     shape = (batch, 1, bins, frames)

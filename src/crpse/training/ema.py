@@ -1,6 +1,6 @@
 """Exponential moving average of a model's weights, kept in a separate copy of the model (no Lightning).
 
-Same arithmetic as torch-ema 0.3, which the reference uses (reference.md §4.2): every parameter is tracked (also
+Same arithmetic as torch-ema 0.3, which the reference sgmse code uses: every parameter is tracked (also
 the fixed Fourier features), and the ``n``-th update (counting from 1) uses
 
     decay_eff = min(decay, (1 + n) / (10 + n))        (warm-up; ``warmup=False`` uses ``decay`` throughout)
