@@ -64,11 +64,15 @@ class WorkerPool:
         can_block = hasattr(signal, "pthread_sigmask")
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if can_block else None
         try:
-            for _ in range(jobs):  # each task finds no idle worker, so each starts one
-                self._executor.submit(_no_state)
-        finally:
-            if previous is not None:
-                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            try:
+                for _ in range(jobs):  # each task finds no idle worker, so each starts one
+                    self._executor.submit(_no_state)
+            finally:
+                if previous is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending Ctrl-C is raised here
+        except BaseException:
+            self.stop()
+            raise
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run ``function(state, *args)`` in a worker."""
