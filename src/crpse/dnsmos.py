@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,9 @@ def slaney_mel_filterbank(
     return weights.astype(np.float32)
 
 
-_MEL_BASIS: np.ndarray | None = None
+@lru_cache(maxsize=1)
+def _mel_basis() -> np.ndarray:
+    return slaney_mel_filterbank(DNSMOS_SAMPLE_RATE, MEL_N_FFT, MEL_BANDS)
 
 
 def log_mel_features(segment: np.ndarray) -> np.ndarray:
@@ -149,9 +152,6 @@ def log_mel_features(segment: np.ndarray) -> np.ndarray:
         float32 ``[frames, 120]`` with ``frames = 1 + L // 160``: ``(power_dB - max_dB + 40) / 40``,
         floored 80 dB below the maximum.
     """
-    global _MEL_BASIS
-    if _MEL_BASIS is None:
-        _MEL_BASIS = slaney_mel_filterbank(DNSMOS_SAMPLE_RATE, MEL_N_FFT, MEL_BANDS)
     half = MEL_N_FFT // 2
     padded = np.pad(np.asarray(segment), (half, half))
     frames = np.lib.stride_tricks.sliding_window_view(padded, MEL_N_FFT)[::MEL_HOP]  # [T, n_fft]
@@ -159,7 +159,7 @@ def log_mel_features(segment: np.ndarray) -> np.ndarray:
     # float64 FFT stored as complex64, then float32 power, like librosa with float32 input.
     spectrum = np.fft.rfft(frames * window, axis=-1).astype(np.complex64)  # [T, F]
     power = (np.abs(spectrum) ** 2).astype(np.float32)
-    mel_power = power @ _MEL_BASIS.T  # [T, 120]
+    mel_power = power @ _mel_basis().T  # [T, 120]
     amin = np.float32(1e-10)
     decibels = np.float32(10.0) * np.log10(np.maximum(amin, mel_power))
     decibels -= np.float32(10.0) * np.log10(np.maximum(amin, mel_power.max()))

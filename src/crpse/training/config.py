@@ -3,7 +3,8 @@
 ``crpse train`` builds one :class:`TrainConfig` from its command line and ``--config`` file
 (:meth:`TrainConfig.from_options`); the runner reads only that object. Option values are converted and checked here
 once, so a YAML value such as ``steps: 1..3`` or ``devices: 2`` reaches the runner as ``(1, 3)`` or ``2``. The
-defaults below are the command line's defaults (``crpse.commands.train`` reads them with :func:`option_default`).
+defaults below are the command line's defaults (``crpse.commands.train`` reads them with :func:`option_default`);
+those of the objective and of validation are :class:`~crpse.training.settings.TrainSettings`'s.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from crpse.sampler_spec import CRP_SPEC, DSM_VALIDATION, UNIFORM, SamplerRequest, Schedule
-from crpse.training.settings import GRAD_STEPS, STEP_WEIGHTINGS, STAGES, Stage
+from crpse.sampler_spec import CRP_SPEC, DSM_VALIDATION, SamplerRequest, Schedule
+from crpse.training.settings import GRAD_STEPS, STAGES, STEP_WEIGHTINGS, Stage, TrainSettings
 
 #: how a training crop is normalised: by the peak of the noisy (reference) or the clean crop, or not at all
 NORMALIZE: tuple[str, ...] = ("noisy", "clean", "none")
@@ -52,8 +53,8 @@ class TrainConfig:
     batch_size: int = 16
     num_workers: int = 2
     normalize: Literal["noisy", "clean", "none"] = "noisy"
-    downmix: Literal["mean", "first"] = "mean"
-    seed: int = 0
+    downmix: Literal["mean", "first"] = TrainSettings.downmix
+    seed: int = TrainSettings.seed
     # model
     init: Path | None = None
     init_weights: Literal["ema", "raw"] = "ema"
@@ -74,22 +75,22 @@ class TrainConfig:
     t_max: float | None = None
     # optimisation
     lr: float | None = None  # None: DEFAULT_LR[stage]
-    ema_decay: float = 0.999
+    ema_decay: float = TrainSettings.ema_decay
     max_steps: int = -1
     max_time: str | None = None
     accumulate_grad_batches: int = 1
     gradient_clip: float = 0.0
     # CRP
-    steps: tuple[int, int] = (CRP_SPEC.steps, CRP_SPEC.steps)
-    t_start: tuple[float, float] = (CRP_SPEC.t_start, CRP_SPEC.t_start)  # type: ignore[assignment]
-    steps_weighting: Literal["uniform", "cost"] = STEP_WEIGHTINGS[0]  # type: ignore[assignment]
-    grad_step: Literal["last", "random"] = GRAD_STEPS[0]  # type: ignore[assignment]
-    schedule: Schedule = UNIFORM
+    steps: tuple[int, int] = TrainSettings.crp_steps
+    t_start: tuple[float, float] = TrainSettings.crp_t_start
+    steps_weighting: Literal["uniform", "cost"] = TrainSettings.crp_steps_weighting
+    grad_step: Literal["last", "random"] = TrainSettings.grad_step
+    schedule: Schedule = CRP_SPEC.schedule
     inference_steps: int | None = None
     inference_t_start: float | None = None
     # validation and checkpoints
     val_every: int = 1000
-    num_eval_files: int = 10
+    num_eval_files: int = TrainSettings.num_eval_files
     val_loss_batches: int = 0
     val_sampler: SamplerRequest | None = None  # None: DSM_VALIDATION for dsm, the model's own otherwise
     checkpoint_every: int = 1000
