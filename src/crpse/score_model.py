@@ -1,7 +1,9 @@
 """Models: the score model (DSM / CRP) and the predictive baseline, each a backbone plus its configuration.
 
 One call convention everywhere: ``score = model(x_t, y, t)`` with complex ``x_t, y [B, 1, F, T]`` and ``t [B]``;
-the predictive baseline is ``x_hat = model(y)``. No Lightning, no data module: a model knows its SDE, its
+the predictive baseline is ``x_hat = model(y)``. Both also take the real view of their spectrograms, real
+``[B, 2, F, T]`` (channels ``Re, Im``), and answer in it: the samplers only scale and add spectrograms by real
+numbers, so they run unchanged on real views, which is how they are exported as graphs (:mod:`crpse.backends.onnx`). No Lightning, no data module: a model knows its SDE, its
 spectral transform, its sample rate and the sampler settings it was trained for.
 """
 
@@ -150,12 +152,12 @@ class ScoreModel(_SpectralModel):
         """Score of the perturbed state.
 
         Args:
-            x_t: complex ``[B, 1, F, T]`` state at time t.
-            y: complex ``[B, 1, F, T]`` noisy (conditioning) spectrogram.
+            x_t: complex ``[B, 1, F, T]`` state at time t (or its real view ``[B, 2, F, T]``).
+            y: complex ``[B, 1, F, T]`` noisy (conditioning) spectrogram (or its real view).
             t: ``[B]`` diffusion times (each element may differ).
 
         Returns:
-            complex ``[B, 1, F, T]`` score estimate.
+            complex ``[B, 1, F, T]`` score estimate (the real view ``[B, 2, F, T]`` for real-view inputs).
         """
         if x_t.shape != y.shape:
             raise ValueError(f"x_t and y must have the same shape, got {tuple(x_t.shape)} and {tuple(y.shape)}")
@@ -177,7 +179,8 @@ class PredictiveModel(_SpectralModel):
         super().__init__(config)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        """``y`` complex ``[B, 1, F, T]`` -> estimate of the clean spectrogram, complex ``[B, 1, F, T]``."""
+        """``y`` complex ``[B, 1, F, T]`` -> estimate of the clean spectrogram, complex ``[B, 1, F, T]`` (real views
+        ``[B, 2, F, T]`` in and out work too)."""
         t = torch.ones(y.shape[0], dtype=y.real.dtype, device=y.device)
         return self.dnn(torch.cat([y, y], dim=1), t)
 

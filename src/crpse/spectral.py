@@ -5,15 +5,18 @@ padding, then compresses the magnitude: ``c = beta * |z|**alpha * exp(i*angle(z)
 ``c = beta * log(1 + |z|) * exp(i*angle(z))`` (``log``), or nothing (``none``). Defaults: n_fft 510 (256 bins),
 hop 128, alpha 0.5, beta 0.15. The 48 kHz models of sgmse use n_fft 1534, hop 384, alpha 0.667, beta 0.065
 (:meth:`SpecTransform.preset`).
+
+The settings load without torch (the methods that compute import it), so that the torch-free inference path can use
+them with its numpy implementation of the same transform (:mod:`crpse.spectral_numpy`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:
+    import torch
 
 TransformType = Literal["exponent", "log", "none"]
 WindowType = Literal["hann", "sqrthann"]
@@ -73,14 +76,18 @@ class SpecTransform:
         """Number of STFT frames T of a signal of ``length`` samples (``center=True``)."""
         return 1 + length // self.hop_length
 
-    def window_tensor(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The analysis/synthesis window, ``[n_fft]``."""
-        win = torch.hann_window(self.n_fft, periodic=True, device=device, dtype=dtype)
+    def window_tensor(self, device: torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The analysis/synthesis window, ``[n_fft]`` (float32 unless ``dtype`` says otherwise)."""
+        import torch
+
+        win = torch.hann_window(self.n_fft, periodic=True, device=device, dtype=dtype or torch.float32)
         return win.sqrt() if self.window == "sqrthann" else win
 
     # -- STFT ---------------------------------------------------------------------------------------------------
     def stft(self, wave: torch.Tensor) -> torch.Tensor:
         """Uncompressed STFT. ``wave [B, L]`` (or ``[L]``) -> complex ``[B, F, T]`` (or ``[F, T]``)."""
+        import torch
+
         return torch.stft(
             wave,
             n_fft=self.n_fft,
@@ -92,6 +99,8 @@ class SpecTransform:
 
     def istft(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Inverse of :meth:`stft`. complex ``[B, F, T]`` -> ``[B, length]``."""
+        import torch
+
         real_dtype = spec.real.dtype
         return torch.istft(
             spec,
@@ -105,6 +114,8 @@ class SpecTransform:
     # -- amplitude compression ----------------------------------------------------------------------------------
     def compress(self, spec: torch.Tensor) -> torch.Tensor:
         """Amplitude compression of a complex spectrogram (any shape)."""
+        import torch
+
         if self.transform == "exponent":
             if self.exponent != 1:
                 spec = spec.abs() ** self.exponent * torch.exp(1j * spec.angle())
@@ -115,6 +126,8 @@ class SpecTransform:
 
     def decompress(self, spec: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`compress`."""
+        import torch
+
         if self.transform == "exponent":
             spec = spec / self.factor
             if self.exponent != 1:
@@ -150,6 +163,9 @@ class SpecTransform:
         Returns:
             ``[B, C, F, T']`` with ``T' = ceil(T / multiple) * multiple``.
         """
+        import torch
+        import torch.nn.functional as F
+
         frames = spec.shape[-1]
         pad = (-frames) % multiple
         if pad == 0:

@@ -31,8 +31,9 @@ def downsample_2d(x: torch.Tensor, taps: Sequence[float] = (1, 3, 3, 1)) -> torc
     """FIR-filter and downsample by 2 along both spatial axes. ``[B, C, H, W] -> [B, C, H/2, W/2]``."""
     k = fir_kernel_2d(taps, x.device, x.dtype)
     p = k.shape[0] - 2
+    channels = int(x.shape[1])  # a plain int even while tracing: graph exporters need a kernel of known shape
     x = F.pad(x, ((p + 1) // 2, p // 2, (p + 1) // 2, p // 2))
-    return F.conv2d(x, _depthwise(k, x.shape[1]), stride=2, groups=x.shape[1])
+    return F.conv2d(x, _depthwise(k, channels), stride=2, groups=channels)
 
 
 def upsample_2d(x: torch.Tensor, taps: Sequence[float] = (1, 3, 3, 1)) -> torch.Tensor:
@@ -43,5 +44,6 @@ def upsample_2d(x: torch.Tensor, taps: Sequence[float] = (1, 3, 3, 1)) -> torch.
     pad_before = (p + 1) // 2 + 1
     # Zero-insertion, padding (pad_before, p // 2) and a true convolution with k equal a stride-2 transposed
     # convolution with weight k and padding size - 1 - pad_before.
-    weight = k.expand(x.shape[1], 1, size, size)
-    return F.conv_transpose2d(x, weight, stride=2, padding=size - 1 - pad_before, groups=x.shape[1])
+    channels = int(x.shape[1])  # a plain int even while tracing (see downsample_2d)
+    weight = k.expand(channels, 1, size, size)
+    return F.conv_transpose2d(x, weight, stride=2, padding=size - 1 - pad_before, groups=channels)

@@ -1,7 +1,9 @@
 """NCSN++ (Song et al., ICLR 2021) as used by SGMSE+, BBED and CRP, in pure PyTorch.
 
 Input: complex ``[B, 2, F, T]`` (channel 0: the state x_t, channel 1: the noisy y) and times ``t [B]``.
-Output: complex ``[B, 1, F, T]``. ``F`` and ``T`` must be multiples of ``2 ** (len(ch_mult) - 1)``.
+Output: complex ``[B, 1, F, T]``. The same network also takes the real view of its input, real ``[B, 4, F, T]``
+(``Re x_t, Im x_t, Re y, Im y``), and then returns the real view of its output, ``[B, 2, F, T]`` (``Re, Im``): graph
+exporters have no complex numbers (:mod:`crpse.backends.onnx`). ``F`` and ``T`` must be multiples of ``2 ** (len(ch_mult) - 1)``.
 
 Parameter names, shapes and registration order equal the reference (``output_layer`` first, then
 ``all_modules.0 ...``), so sgmse / sgmse-bbed / sgmse_crp checkpoints and their positional EMA lists load as they
@@ -191,23 +193,27 @@ class NCSNpp(nn.Module):
         """Network output (before the score model's sign flip).
 
         Args:
-            x: complex ``[B, 2, F, T]``: the diffusion state and the conditioning spectrogram.
+            x: complex ``[B, 2, F, T]``: the diffusion state and the conditioning spectrogram; or its real view,
+                real ``[B, 4, F, T]`` (``Re x_t, Im x_t, Re y, Im y``).
             t: ``[B]`` diffusion times in (0, 1]; conditioning uses ``log t``, and the output is divided by ``t``.
 
         Returns:
-            complex ``[B, 1, F, T]``.
+            complex ``[B, 1, F, T]``; for a real view input, the real view ``[B, 2, F, T]`` (``Re, Im``).
         """
         cfg = self.config
         multiple = cfg.frame_multiple
-        if x.dim() != 4 or x.shape[1] != 2 or not x.is_complex():
-            raise ValueError(f"NCSNpp expects complex [B, 2, F, T], got {tuple(x.shape)} {x.dtype}")
+        complex_input = x.is_complex()
+        if x.dim() != 4 or x.shape[1] != (2 if complex_input else 4):
+            raise ValueError(
+                f"NCSNpp expects complex [B, 2, F, T] or its real view [B, 4, F, T], got {tuple(x.shape)} {x.dtype}"
+            )
         if x.shape[-2] % multiple or x.shape[-1] % multiple:
             raise ValueError(
                 f"NCSNpp needs F and T divisible by {multiple}, got F={x.shape[-2]}, T={x.shape[-1]}; "
                 "pad the frames with SpecTransform.pad_frames"
             )
         modules = iter(self.all_modules)
-        h = torch.cat([x[:, :1].real, x[:, :1].imag, x[:, 1:].real, x[:, 1:].imag], dim=1)
+        h = torch.cat([x[:, :1].real, x[:, :1].imag, x[:, 1:].real, x[:, 1:].imag], dim=1) if complex_input else x
 
         temb = next(modules)(torch.log(t))
         if cfg.conditional:
@@ -265,6 +271,8 @@ class NCSNpp(nn.Module):
         out = self.output_layer(out)
         if out.dtype in (torch.float16, torch.bfloat16):  # under autocast; complex half/bf16 does not exist
             out = out.float()
+        if not complex_input:
+            return out
         out = out.permute(0, 2, 3, 1).contiguous()
         return torch.view_as_complex(out)[:, None]
 
