@@ -16,6 +16,12 @@ from crpse.sampler_spec import SamplerSpec
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _graph_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exported ONNX graphs go to a cache of this test session, never the user's (crpse.backends.ort)."""
+    monkeypatch.setenv("CRPSE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "graph-cache"))
+
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(

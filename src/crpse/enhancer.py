@@ -10,7 +10,8 @@ Two entry points::
 The pipeline (one code path for arrays and files): the signal is resampled to the model's rate with soxr (VHQ),
 divided by its peak ``max |y|`` over the whole signal (the reference's inference normalisation), cut into
 overlapping windows (:mod:`crpse.chunking`), each channel of each window is enhanced as one batch item
-(``to_spec`` -> ``pad_frames`` -> :func:`crpse.sampling.sample` -> crop -> ``to_wave``), the windows are cross-faded,
+(``to_spec`` -> ``pad_frames`` -> :func:`crpse.sampling.sample` -> crop -> ``to_wave``, on the chosen backend:
+:mod:`crpse.backends`), the windows are cross-faded,
 multiplied back by the peak and resampled to the input rate. For input above the model's rate the input's band
 above the model's Nyquist frequency is added back, weighted by the gain the model applied just below it
 (:mod:`crpse.upper_band`; ``upper_band="drop"`` leaves it out). Finally the output guard
@@ -26,6 +27,9 @@ counter-based generator, :func:`positional_noise`), not of the batch or the wind
   network sees different context (the window edges, which are cross-faded).
 
 The default seed is 0, so repeated runs give identical files; ``seed=None`` draws a fresh random seed.
+
+Only the windows -> windows step depends on the backend (:mod:`crpse.backends.inference`); everything else here is
+numpy. With the ``onnxruntime`` backend and a ready graph, enhancing never imports torch.
 """
 
 from __future__ import annotations
@@ -33,16 +37,14 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from crpse import sampling
 from crpse.audio import (
     AUDIO_SUFFIXES,
     BLOCK_FRAMES,
@@ -61,11 +63,14 @@ from crpse.chunking import (
     Window,
     plan_windows,
 )
+from crpse.model_info import ModelInfo
 from crpse.output_guard import GuardLimits, OutputGuard
 from crpse.sampler_spec import DEFAULT_SEED, SamplerRequest, SamplerSpec
 from crpse.upper_band import DEFAULT_UPPER_BAND, UpperBand, UpperBandMixer, band_gain, validate_upper_band
 
 if TYPE_CHECKING:
+    import torch
+
     from crpse.score_model import Model
 
 logger = logging.getLogger(__name__)
@@ -73,58 +78,20 @@ logger = logging.getLogger(__name__)
 #: inputs whose peak is below this are treated as silence (the normalisation would divide by ~0)
 SILENCE_PEAK = 1e-8
 
-ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")
 Progress = Callable[[int], Any]
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# device and model
-# ---------------------------------------------------------------------------------------------------------------
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without CUDA is an error."""
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was requested but is not available on this machine; use device='cpu' (--device cpu)")
-    return device
+def _is_torch_tensor(value: Any) -> bool:
+    """Whether ``value`` is a torch tensor, without importing torch (if torch is not loaded, it cannot be one)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    return torch.device("cpu")
-
-
-def load_inference_model(
-    model: Model | str | os.PathLike[str] | None, device: str | torch.device | None = None
-) -> tuple[Model, torch.device]:
-    """Resolve a model argument: ``None`` (the bundled default model), a bundled model's name (``"default"``), a
-    checkpoint path, or a model object.
-
-    Checkpoints are loaded with :func:`crpse.checkpoint.load_model` (crpse or reference sgmse files); nothing is
-    cached (hold an :class:`Enhancer` to enhance many signals with one loaded model). A model object is put in eval
-    mode and moved to ``device`` when one is given (else it stays where it is).
-
-    Returns:
-        ``(model, device)``.
-    """
-    if model is None or isinstance(model, (str, os.PathLike)):
-        from crpse.assets import resolve_model
-
-        path = resolve_model(model)
-        if not path.is_file():
-            raise FileNotFoundError(f"model checkpoint {path} does not exist; pass the path of a .ckpt file")
-        resolved = resolve_device(device)
-        from crpse.checkpoint import load_model
-
-        return load_model(path, map_location=str(resolved)).to(resolved).eval(), resolved
-    if not isinstance(model, torch.nn.Module) or not hasattr(model, "transform"):
-        raise TypeError(
-            f"model must be None, a checkpoint path or a crpse model (ScoreModel/PredictiveModel), got {type(model)}"
-        )
-    resolved = _model_device(model) if device is None else resolve_device(device)
-    return model.to(resolved).eval(), resolved
+def _is_torch_module(value: Any) -> bool:
+    """Whether ``value`` is a torch module (a model object), without importing torch."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.nn.Module)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -223,9 +190,11 @@ class Enhancer:
             ``None`` or ``0`` enhances each signal in one piece (memory then grows with length).
         overlap: overlap of consecutive windows in seconds (at most half the window), cross-faded.
         batch_size: single-channel windows per network call.
-        backend: how the network runs (:mod:`crpse.backends`): ``auto`` (the fastest faithful path) or ``eager``.
+        backend: how the network runs (:mod:`crpse.backends`): ``auto`` (the fastest faithful path), ``eager`` or
+            ``onnxruntime`` (the sampler as a cached ONNX graph; a cached graph runs without importing torch).
         precision: ``fp32``, ``bf16`` (hardware with native bf16 only) or ``auto`` (fp32 unless bf16's measured
-            quality cost is below the limit). The model is put in the backend's memory layout in place.
+            quality cost is below the limit). An eager model is put in the backend's memory layout in place.
+        cache_dir: where exported graphs are kept (default: :func:`crpse.backends.ort.default_cache_dir`).
         output_limits: when enhanced audio is refused as unsafe (non-finite, clipping, far louder than the input;
             :class:`crpse.output_guard.UnsafeOutputError`); ``None`` turns the guard off.
         upper_band: for input above the model's rate, ``keep`` adds the input's band above the model's Nyquist
@@ -258,37 +227,48 @@ class Enhancer:
         precision: str = "auto",
         output_limits: GuardLimits | None = GuardLimits(),
         upper_band: UpperBand = DEFAULT_UPPER_BAND,
+        cache_dir: str | os.PathLike[str] | None = None,
         **sampler_options: Any,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         request = SamplerRequest.from_options(sampler, steps, t_start, **sampler_options)
-        self.model, self.device = load_inference_model(model, device)
-        from crpse.backends import select_backend
+        from crpse.backends.inference import open_inference
 
-        self.backend = select_backend(backend, precision, self.device)
-        self.backend.prepare(self.model)
+        self._inference = open_inference(model, request, backend, precision, device, cache_dir)
+        self._model: Model | None = None
+        if self._inference.notice:
+            logger.warning("%s", self._inference.notice)
+        #: the model's inference facts (rate, transform, frame multiple, own sampler setting)
+        self.info: ModelInfo = self._inference.info
+        self.backend = self._inference.backend
+        self.device = self._inference.device
         self.seed = secrets.randbits(63) if seed is None else int(seed)
         self.batch_size = int(batch_size)
         self.output_limits = output_limits
         self.upper_band = validate_upper_band(upper_band)
-        transform = self.model.transform
-        self.plan = plan_windows(
-            self.model.sample_rate, window, overlap, transform.hop_length, self.model.frame_multiple
-        )
-        #: the resolved sampler setting (``None`` for a predictive model), resolved here once
-        self.spec: SamplerSpec | None = sampling.resolve_sampler(self.model, request)
+        info = self.info
+        self.plan = plan_windows(info.sample_rate, window, overlap, info.transform.hop_length, info.frame_multiple)
+        #: the resolved sampler setting (``None`` for a predictive model), resolved once
+        self.spec: SamplerSpec | None = self._inference.spec
         if self.spec is not None:
             from crpse.sampler_setting import warn_if_not_intended
 
-            warn_if_not_intended(self.model, self.spec)
+            warn_if_not_intended(info, self.spec)
         self._noise_draws = 0 if self.spec is None else self.spec.noise_draws
 
     # -- settings -----------------------------------------------------------------------------------------------
     @property
+    def model(self) -> Model:
+        """The torch model (loaded on first use when the network runs as an ONNX graph without it)."""
+        if self._model is None:
+            self._model = self._inference.load_model()
+        return self._model
+
+    @property
     def sample_rate(self) -> int:
         """The model's sample rate (signals are resampled to it internally)."""
-        return int(self.model.sample_rate)
+        return int(self.info.sample_rate)
 
     @property
     def is_predictive(self) -> bool:
@@ -301,7 +281,7 @@ class Enhancer:
             return "predictive model's single network call"
         from crpse.sampler_setting import describe, intended_choice
 
-        return describe(intended_choice(self.model))
+        return describe(intended_choice(self.info))
 
     def num_windows(self, frames: int, sample_rate: int) -> int:
         """Windows per channel for a signal of ``frames`` samples at ``sample_rate``."""
@@ -497,9 +477,12 @@ class Enhancer:
         if guard is not None:
             guard.check(label, self.intended_setting)
 
-    @torch.inference_mode()
     def enhance_windows(self, waves: np.ndarray, starts: list[int], channels: list[int]) -> np.ndarray:
         """Enhance a batch of normalised single-channel windows of equal length at the model's rate.
+
+        The windows are padded to the STFT's minimum, the sampler noise of their positions is drawn
+        (:func:`positional_noise`) and the backend's windows step runs (:class:`crpse.backends.eager.EagerWindows`
+        or :class:`crpse.backends.ort.OrtWindows`: STFT, frame padding, sampler, iSTFT).
 
         Args:
             waves: ``float32 [B, n]`` windows, already divided by the signal's peak.
@@ -510,34 +493,27 @@ class Enhancer:
         Returns:
             ``float32 [B, n]`` enhanced windows (still normalised).
         """
-        model, transform = self.model, self.model.transform
-        batch, length = waves.shape
-        x = torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32)).to(self.device)
-        padded_length = max(length, transform.n_fft)
-        if padded_length > length:  # the centred STFT needs at least n_fft / 2 samples
-            x = F.pad(x, (0, padded_length - length))
-        y = transform.to_spec(x)
-        frames = y.shape[-1]
-        multiple, pad_mode = model.frame_multiple, model.config.pad_mode
-        if pad_mode == "reflect" and (-frames) % multiple >= frames:
+        info, transform = self.info, self.info.transform
+        length = waves.shape[1]
+        padded_length = max(length, transform.n_fft)  # the centred STFT needs at least n_fft / 2 samples
+        x = np.zeros((waves.shape[0], padded_length), np.float32)
+        x[:, :length] = waves
+        frames = transform.num_frames(padded_length)
+        multiple, pad_mode = info.frame_multiple, info.pad_mode
+        padding = (-frames) % multiple
+        if pad_mode == "reflect" and padding >= frames:
             pad_mode = "zero"
-        y = transform.pad_frames(y, multiple, mode=pad_mode)
         noise = None
         if self._noise_draws:
-            bins, total_frames = y.shape[-2], y.shape[-1]
-            noise = []
-            for draw in range(self._noise_draws):
-                z = np.stack(
-                    [
-                        positional_noise(self.seed, ch, draw, start // transform.hop_length, bins, total_frames)
-                        for start, ch in zip(starts, channels)
-                    ]
-                )
-                noise.append(torch.from_numpy(z).unsqueeze(1).to(self.device))
-        with self.backend.autocast(self.device):
-            x_hat, _ = sampling.sample(model, y, spec=self.spec, noise=noise)
-        wave = transform.to_wave(x_hat[..., :frames], padded_length)[:, :length]
-        return wave.float().cpu().numpy()
+            hop, bins = transform.hop_length, transform.num_bins
+            noise = np.stack(
+                [
+                    np.stack([positional_noise(self.seed, ch, draw, start // hop, bins, frames + padding)
+                              for start, ch in zip(starts, channels)])
+                    for draw in range(self._noise_draws)
+                ]
+            )
+        return self._inference.windows(x, noise, pad_mode)[:, :length]
 
 
 class _WindowBatcher:
@@ -601,7 +577,7 @@ class _WindowBatcher:
             yield finished
 
     def _gains(self, waves: np.ndarray, enhanced: np.ndarray) -> np.ndarray:
-        transform = self.enhancer.model.transform
+        transform = self.enhancer.info.transform
         return band_gain(waves, enhanced, self.enhancer.sample_rate, transform.n_fft, transform.hop_length)
 
 
@@ -611,7 +587,9 @@ class _WindowBatcher:
 def _as_float_channels(audio: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any], float | None]:
     """``[L]`` or ``[C, L]`` numpy/torch -> ``float32 [C, L]`` numpy, the function that converts back, and the
     full scale of integer input (its type's maximum; ``None`` for floats)."""
-    is_torch = isinstance(audio, torch.Tensor)
+    is_torch = _is_torch_tensor(audio)
+    if is_torch:
+        import torch  # already loaded: the audio is a tensor
     if not is_torch and not isinstance(audio, np.ndarray):
         raise TypeError(f"audio must be a numpy array or a torch tensor, got {type(audio).__name__}")
     if audio.ndim not in (1, 2):
@@ -673,6 +651,6 @@ def enhance(
     Returns:
         The enhanced signal, with the input's type, shape, dtype and device.
     """
-    if device is None and isinstance(audio, torch.Tensor) and not isinstance(model, torch.nn.Module):
-        device = audio.device
+    if device is None and _is_torch_tensor(audio) and not _is_torch_module(model):
+        device = audio.device  # type: ignore[union-attr]
     return Enhancer(model, device=device, **settings)(audio, sample_rate)

@@ -16,20 +16,29 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
+from crpse.model_info import ModelInfo
 from crpse.sampler_spec import SamplerSpec
-from crpse.sampling import resolve_sampler
-from crpse.score_model import ScoreModel
 from crpse.validated_region import region_warning
+
+if TYPE_CHECKING:
+    from crpse.score_model import ScoreModel
 
 
 class SamplerSettingWarning(UserWarning):
     """A sampler setting other than the one the model was trained and validated for was asked for."""
 
 
-def intended_choice(model: ScoreModel) -> SamplerSpec:
-    """The model's own sampler setting, resolved (``t_start`` set)."""
-    spec = resolve_sampler(model)
+def intended_choice(model: ScoreModel | ModelInfo) -> SamplerSpec:
+    """The model's own sampler setting, resolved (``t_start`` set); ``model`` may also be a score model's
+    :class:`~crpse.model_info.ModelInfo` (so that the torch-free inference path can ask)."""
+    if isinstance(model, ModelInfo):
+        spec = model.resolve()
+    else:
+        from crpse.sampling import resolve_sampler
+
+        spec = resolve_sampler(model)
     assert spec is not None  # a score model
     return spec
 
@@ -44,7 +53,7 @@ def describe(spec: SamplerSpec) -> str:
     return f"{spec.sampler} sampler, {steps} from t={start}{schedule}{options}"
 
 
-def is_intended(model: ScoreModel, spec: SamplerSpec) -> bool:
+def is_intended(model: ScoreModel | ModelInfo, spec: SamplerSpec) -> bool:
     """Whether ``spec`` is the model's own setting (times compared to 1e-6; options that do not apply to the
     sampler are ignored) or lies inside the model's validated region."""
     own = intended_choice(model)
@@ -62,7 +71,7 @@ def is_intended(model: ScoreModel, spec: SamplerSpec) -> bool:
     )
 
 
-def warn_if_not_intended(model: ScoreModel, choice: SamplerSpec) -> bool:
+def warn_if_not_intended(model: ScoreModel | ModelInfo, choice: SamplerSpec) -> bool:
     """Issue a :class:`SamplerSettingWarning` when ``choice`` is not the model's own setting.
 
     Python shows a given warning once per process (the default warnings filter), so repeated calls with the same

@@ -199,6 +199,26 @@ class SamplerRequest:
         return spec.with_time_range(t_eps, t_max)
 
 
+def resolve_for_model(
+    request: SamplerRequest, own: SamplerSpec | None, t_eps: float | None, t_max: float | None
+) -> SamplerSpec | None:
+    """The complete setting ``request`` gives on a model whose own setting is ``own`` and whose SDE runs from
+    ``t_eps`` to ``t_max``; ``own=None`` is a predictive model, which runs no sampler (returns ``None``).
+
+    Raises:
+        ValueError: any sampler setting for a predictive model, or what :meth:`SamplerRequest.resolve` raises.
+    """
+    if own is None:
+        if not request.is_empty():
+            raise ValueError(
+                "this is a predictive model (one network call, no sampler): it maps y to x directly; drop the "
+                "sampler settings (--sampler, --steps, --t-start and sampler options)"
+            )
+        return None
+    assert t_eps is not None and t_max is not None
+    return request.resolve(own, t_eps, t_max)
+
+
 def check_t_start(t_start: float, t_eps: float, t_max: float, what: str = "t_start") -> None:
     """Raise ``ValueError`` unless ``t_eps < t_start <= t_max`` (the reverse process must start inside the SDE)."""
     if not t_eps < t_start <= t_max:

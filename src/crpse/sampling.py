@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from crpse._tensor import append_dims, batch_times, randn_like
-from crpse.sampler_spec import HEUN, ODE, PC, REVERSE, UNIFORM, SamplerRequest, SamplerSpec, Schedule
+from crpse.sampler_spec import HEUN, ODE, PC, REVERSE, UNIFORM, SamplerRequest, SamplerSpec, Schedule, resolve_for_model
 from crpse.schedules import schedule_times
 from crpse.score_model import Model, PredictiveModel, ScoreModel, is_score_model
 
@@ -233,14 +233,9 @@ def resolve_sampler(model: Model, request: SamplerRequest = SamplerRequest()) ->
             SDE's range, or any sampler setting for a predictive model).
     """
     if isinstance(model, PredictiveModel):
-        if not request.is_empty():
-            raise ValueError(
-                "this is a predictive model (one network call, no sampler): it maps y to x directly; drop the "
-                "sampler settings (--sampler, --steps, --t-start and sampler options)"
-            )
-        return None
+        return resolve_for_model(request, None, None, None)
     model = _require_score_model(model, request.sampler or model.inference.sampler)
-    return request.resolve(model.inference, model.sde.t_eps, model.sde.t_max)
+    return resolve_for_model(request, model.inference, model.sde.t_eps, model.sde.t_max)
 
 
 def sample(

@@ -16,6 +16,7 @@ from typing import Any, Literal, Self, TypeGuard
 import torch
 from torch import nn
 
+from crpse._tensor import batch_times
 from crpse.nn.ncsnpp import NCSNpp, NCSNppConfig, count_parameters, named_config
 from crpse.sampler_spec import CRP_SPEC, PREDICTIVE_SPEC, SamplerSpec
 from crpse.sde import BBED, OUVE, SDE, sde_from_dict
@@ -181,7 +182,7 @@ class PredictiveModel(_SpectralModel):
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """``y`` complex ``[B, 1, F, T]`` -> estimate of the clean spectrogram, complex ``[B, 1, F, T]`` (real views
         ``[B, 2, F, T]`` in and out work too)."""
-        t = torch.ones(y.shape[0], dtype=y.real.dtype, device=y.device)
+        t = batch_times(1.0, y.shape[0], y)
         return self.dnn(torch.cat([y, y], dim=1), t)
 
 

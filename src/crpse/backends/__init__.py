@@ -12,22 +12,39 @@ Paths (figures in BENCHMARKS.md section 8.3):
   against eager NCHW fp32 to a max relative error of 1e-4.
 * ``eager`` ``bf16``: the same under bf16 autocast; only where the hardware has native bf16 (``avx512_bf16`` or
   ``amx_bf16`` on x86 CPUs, a bf16-capable GPU). Not faithful (about 1e-2 relative difference).
+* ``onnxruntime`` ``fp32`` (CPU; the ``onnx`` extra): the whole sampler for one sampler setting, exported once from
+  the same torch code to an ONNX graph (spectrogram in, enhanced spectrogram out, noise as inputs), cached on disk
+  and run by ONNX Runtime, with the STFT in numpy (:mod:`crpse.backends.ort`). A cached graph runs without
+  importing torch at all. Faithful: parity-tested against eager fp32 to a max relative error of 1e-4. When the
+  runtime is missing or the export fails, the eager path runs instead, with a one-line notice.
 * ``auto``: the fastest faithful path. ``precision="auto"`` is fp32 until bf16's quality cost has been measured
   below :data:`BF16_MAX_PESQ_COST` for the model; :data:`BF16_MEASURED_PESQ_COST` records that measurement (done
-  for the bundled model, below the limit: so ``auto`` runs bf16 where the hardware has native bf16, fp32 elsewhere).
+  for the bundled model, below the limit: so ``auto`` runs bf16 where the hardware has native bf16). On CPU with
+  fp32, ``auto`` runs ``onnxruntime`` when the model's graph for the setting is ready (shipped with the package or
+  in the cache; measured faster to start, BENCHMARKS.md section 12), and eager otherwise (an export costs seconds,
+  so ``auto`` never starts one: ``--backend onnxruntime`` does, once per model and setting).
+
+This module loads without torch (the eager methods import it), so that the ONNX Runtime path never loads it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-#: ``--backend`` choices (compiled runtimes such as OpenVINO or ONNX Runtime are not built in yet)
-BACKENDS = ("auto", "eager")
+#: ``--backend`` choices
+BACKENDS = ("auto", "eager", "onnxruntime")
+#: the packages the ``onnxruntime`` backend needs (``pip install 'crpse[onnx]'``): the runtime, and the exporter's
+#: ONNX library (a cached graph needs only the runtime)
+ONNX_EXTRA = "onnx"
 #: ``--precision`` choices
 PRECISIONS = ("auto", "fp32", "bf16")
 #: ``auto`` may pick bf16 only when its mean PESQ cost against fp32 on a test split is below this
@@ -50,13 +67,32 @@ def _cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def native_bf16(device: torch.device) -> bool:
+def device_type(device: torch.device | str) -> str:
+    """``"cpu"``, ``"cuda"``... of a ``torch.device`` or a device string such as ``"cuda:1"`` (without torch)."""
+    return getattr(device, "type", None) or str(device).partition(":")[0]
+
+
+def native_bf16(device: torch.device | str) -> bool:
     """Whether ``device`` computes bf16 natively (x86: ``avx512_bf16`` or ``amx_bf16``; CUDA: compute >= 8.0)."""
-    if device.type == "cuda":
+    kind = device_type(device)
+    if kind == "cuda":
+        import torch
+
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
+    if kind == "cpu":
         return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
     return False
+
+
+def onnxruntime_installed() -> bool:
+    """Whether ONNX Runtime can be imported (checked without importing it)."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def cuda_possible() -> bool:
+    """Whether this machine could have a CUDA device, answered without loading torch: CUDA needs the NVIDIA
+    driver's device files. ``False`` means certainly none; ``True`` means ask torch."""
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/nvidia0")
 
 
 @dataclass(frozen=True)
@@ -64,10 +100,11 @@ class InferenceBackend:
     """A resolved inference path.
 
     Attributes:
-        name: ``eager``.
+        name: ``eager`` or ``onnxruntime``.
         precision: ``fp32`` or ``bf16``.
-        channels_last: whether 4-D weights and feature maps use the channels-last layout.
-        reason: why ``auto`` chose this (empty when the user chose explicitly).
+        channels_last: whether 4-D weights and feature maps use the channels-last layout (eager).
+        reason: why ``auto`` chose this, or why the path asked for could not run (empty when the user's choice
+            runs as asked).
     """
 
     name: str
@@ -86,12 +123,16 @@ class InferenceBackend:
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         """Put ``model`` (in place) into the layout this backend runs; returns it."""
+        import torch
+
         return model.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     @contextlib.contextmanager
     def autocast(self, device: torch.device) -> Iterator[None]:
         """The context the sampler runs in (bf16 autocast, or nothing)."""
         if self.precision == "bf16":
+            import torch
+
             with torch.autocast(device.type, dtype=torch.bfloat16):
                 yield
         else:
@@ -103,15 +144,29 @@ def select_backend(
 ) -> InferenceBackend:
     """Resolve the ``backend``/``precision`` options for ``device``.
 
+    ``auto`` resolves to an eager path here; whether a ready ONNX graph replaces it is decided where the model is
+    known (:func:`crpse.backends.inference.open_inference`). ``onnxruntime`` without the runtime installed resolves
+    to eager fp32 with the reason in :attr:`InferenceBackend.reason` (shown as a one-line notice).
+
     Raises:
-        ValueError: an unknown choice, or bf16 asked for on hardware without native bf16.
+        ValueError: an unknown choice, bf16 asked for on hardware without native bf16, or ``onnxruntime`` with bf16
+            or on a device other than the CPU.
     """
-    device = torch.device(device)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    channels_last = device.type == "cpu"
+    kind = device_type(device)
+    channels_last = kind == "cpu"
+    if backend == "onnxruntime":
+        if kind != "cpu":
+            raise ValueError(f"the onnxruntime backend runs on the CPU, not {device}; use --device cpu or another backend")
+        if precision == "bf16":
+            raise ValueError("the onnxruntime backend runs fp32 only; use --precision fp32 or auto, or --backend eager")
+        if not onnxruntime_installed():
+            reason = f"onnxruntime is not installed (pip install 'crpse[{ONNX_EXTRA}]'): running eager fp32"
+            return InferenceBackend("eager", "fp32", channels_last, reason)
+        return InferenceBackend("onnxruntime", "fp32", False)
     if precision == "bf16" and not native_bf16(device):
         raise ValueError(
             f"bf16 needs native bf16 hardware (avx512_bf16/amx_bf16 CPU or a bf16 GPU), which {device} lacks; "

@@ -284,7 +284,7 @@ def run_benchmark(
         FileNotFoundError, crpse.data.DataError: a split is missing or malformed.
         ValueError: a setting does not fit its model (the message names both).
     """
-    from crpse.enhancer import load_inference_model
+    from crpse.backends.eager import load_inference_model
     from crpse.score_model import is_score_model
 
     if options.dnsmos:
@@ -458,7 +458,7 @@ def reference_cell(
     specs = parse_setting(spec_text)
     if len(specs) != 1:
         raise ValueError(f"--reference {text!r}: the setting must be a single one, not a grid")
-    from crpse.enhancer import load_inference_model
+    from crpse.backends.eager import load_inference_model
 
     candidate = next(c for c in candidates if c.name == name)
     model, _ = load_inference_model(candidate.path, options.device)

@@ -318,7 +318,7 @@ def run_speed(
     ``precisions`` (``fp32``, ``bf16``, ``auto``, and ``nchw`` for plain eager NCHW fp32): the inference paths to
     time one after another on the same inputs; empty: the model as loaded."""
     from crpse.backends import InferenceBackend, select_backend
-    from crpse.enhancer import load_inference_model
+    from crpse.backends.eager import load_inference_model
 
     from crpse.score_model import build_model
 

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from crpse.backends import BACKENDS
 from crpse.chunking import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW
 from crpse.sampler_spec import CRP_SPEC, DEFAULT_SEED, ODE_METHODS, SAMPLERS, SCHEDULES
 from crpse.upper_band import DEFAULT_UPPER_BAND, UPPER_BAND_CHOICES
@@ -81,8 +82,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help=f"cross-faded overlap between windows, at most half the window (default: {DEFAULT_OVERLAP:g})",
     )
     run_group.add_argument(
-        "--backend", choices=("auto", "eager"), default="auto",
-        help="how the network runs (default: auto = the fastest faithful path for this machine)",
+        "--backend", choices=BACKENDS, default="auto",
+        help="how the network runs: onnxruntime exports the sampler once per model and setting to a cached ONNX "
+        "graph (the 'onnx' extra; cache: $CRPSE_CACHE_DIR, default ~/.cache/crpse) and runs it without torch "
+        "(default: auto = the fastest faithful path for this machine: onnxruntime where a graph is ready, else "
+        "eager)",
     )
     run_group.add_argument(
         "--precision", choices=("auto", "fp32", "bf16"), default="auto",

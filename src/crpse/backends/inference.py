@@ -1,0 +1,185 @@
+"""Open a model for inference on the chosen backend: its facts, its sampler setting and its windows -> windows step.
+
+:func:`open_inference` is the one place where a backend choice meets a model. In order:
+
+1. When the ``onnxruntime`` path is wanted (asked for, or ``auto`` on a CPU with fp32 and ONNX Runtime installed)
+   and the model is a checkpoint whose graph for the asked setting is ready (in the cache or shipped next to the
+   checkpoint, :mod:`crpse.backends.ort`), that graph runs: torch is not imported.
+2. Otherwise the torch model is loaded. An explicit ``onnxruntime`` exports the graph into the cache
+   (:mod:`crpse.backends.export`) and runs it; when that fails, or ONNX Runtime is missing, the eager path runs and
+   :attr:`Inference.notice` says why in one line.
+3. Otherwise the eager path runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from crpse.backends import InferenceBackend, cuda_possible, device_type, onnxruntime_installed, select_backend
+from crpse.model_info import ModelInfo
+from crpse.sampler_spec import SamplerRequest, SamplerSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from crpse.backends.ort import OrtGraph
+    from crpse.score_model import Model
+
+#: ``(waves float32 [B, L], noise complex64 [D, B, F, T'] | None, pad_mode) -> float32 [B, L]``
+WindowsStep = Callable[[np.ndarray, "np.ndarray | None", str], np.ndarray]
+
+
+@dataclass
+class Inference:
+    """A model opened for inference.
+
+    Attributes:
+        info: the model's inference facts.
+        spec: the resolved sampler setting (``None``: a predictive model).
+        windows: the backend's windows -> windows step.
+        backend: the path that runs.
+        device: where it runs.
+        notice: one line for the user when the path asked for could not run (empty otherwise).
+        load_model: returns the torch model (loaded on first use when a graph runs without it).
+    """
+
+    info: ModelInfo
+    spec: SamplerSpec | None
+    windows: WindowsStep
+    backend: InferenceBackend
+    device: Any
+    load_model: Callable[[], Model]
+    notice: str = ""
+    _model: Any = field(default=None, repr=False)
+
+
+def open_inference(
+    model: Model | str | os.PathLike[str] | None,
+    request: SamplerRequest = SamplerRequest(),
+    backend: str = "auto",
+    precision: str = "auto",
+    device: str | torch.device | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+) -> Inference:
+    """Open ``model`` (``None``: the bundled default; a bundled name; a checkpoint path; a model object) for the
+    sampler options ``request`` on ``backend``/``precision`` (:func:`crpse.backends.select_backend`).
+
+    Args:
+        cache_dir: the graph cache (default :func:`crpse.backends.ort.default_cache_dir`).
+        threads: ONNX Runtime's intra-op threads (default: its own, one per physical core).
+
+    Raises:
+        ValueError: invalid options or settings. FileNotFoundError: no such checkpoint.
+    """
+    from_file = model is None or isinstance(model, (str, os.PathLike))
+    choice = select_backend(backend, precision, _device_for_choice(model, device, from_file))
+    notice = choice.reason if backend == "onnxruntime" and choice.name != "onnxruntime" else ""
+    wants_graph = choice.name == "onnxruntime" or (
+        backend == "auto" and choice.precision == "fp32" and choice.channels_last and onnxruntime_installed()
+    )
+    from crpse.backends.ort import default_cache_dir
+
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    checkpoint: Path | None = None
+    if from_file:
+        from crpse.assets import resolve_model
+
+        checkpoint = resolve_model(model)  # type: ignore[arg-type]
+        if wants_graph and checkpoint.is_file():
+            graph = _ready_graph(checkpoint, request, cache, threads)
+            if graph is not None:
+                reason = "auto: a ready ONNX graph, faster than eager on CPU" if backend == "auto" else ""
+                chosen = InferenceBackend("onnxruntime", "fp32", False, reason)
+                return _graph_inference(graph, chosen, lambda: _load_torch_model(checkpoint, "cpu"))
+
+    from crpse.backends.eager import EagerWindows, load_inference_model
+
+    torch_model, resolved = load_inference_model(model, device)  # type: ignore[arg-type]
+    info = ModelInfo.of(torch_model)
+    spec = info.resolve(request)
+    if choice.name == "onnxruntime":
+        try:
+            graph = _export_graph(torch_model, info, spec, checkpoint, request, cache, threads)
+        except Exception as error:  # noqa: BLE001 - any exporter failure falls back to the eager path
+            notice = f"onnxruntime: the graph export failed ({_one_line(error)}): running eager fp32"
+            choice = InferenceBackend("eager", "fp32", device_type(resolved) == "cpu", notice)
+        else:
+            return _graph_inference(graph, choice, lambda: torch_model)
+    return Inference(info, spec, EagerWindows(torch_model, resolved, choice, spec), choice, resolved,
+                     lambda: torch_model, notice)
+
+
+def _device_for_choice(model: Any, device: Any, from_file: bool) -> Any:
+    """The device the backend choice is made for, without loading torch when the answer is surely the CPU."""
+    if device is not None and not (isinstance(device, str) and device == "auto"):
+        return device
+    if from_file and not cuda_possible():
+        return "cpu"
+    from crpse.backends.eager import _model_device, resolve_device
+
+    return resolve_device(device) if from_file else _model_device(model)
+
+
+def _graph_inference(graph: OrtGraph, backend: InferenceBackend, load_model: Callable[[], Model]) -> Inference:
+    from crpse.backends.ort import OrtWindows
+
+    return Inference(graph.info, graph.spec, OrtWindows(graph), backend, "cpu", load_model)
+
+
+def _ready_graph(checkpoint: Path, request: SamplerRequest, cache: Path, threads: int | None) -> OrtGraph | None:
+    """The cached graph of ``checkpoint`` for ``request``, else one shipped next to it for the model's own setting
+    whose recorded checkpoint hash matches; ``None`` when neither exists."""
+    from crpse.backends.ort import OrtGraph, file_sha256, graph_path, shipped_graph_path
+
+    digest = file_sha256(checkpoint)
+    cached = graph_path(cache, digest, request)
+    if cached.is_file():
+        return OrtGraph(cached, threads)
+    shipped = shipped_graph_path(checkpoint)
+    if request.is_empty() and shipped.is_file():
+        graph = OrtGraph(shipped, threads)
+        if graph.checkpoint_sha256 == digest:
+            return graph
+    return None
+
+
+def _export_graph(
+    model: Model, info: ModelInfo, spec: SamplerSpec | None, checkpoint: Path | None, request: SamplerRequest,
+    cache: Path, threads: int | None,
+) -> OrtGraph:
+    from crpse.backends.export import export_sampler_graph, graph_metadata
+    from crpse.backends.ort import OrtGraph, file_sha256, graph_path
+
+    digest = file_sha256(checkpoint) if checkpoint is not None else None
+    path = graph_path(cache, digest or model_sha256(model), request)
+    if not path.is_file():
+        export_sampler_graph(model, spec, path, graph_metadata(info, spec, digest))
+    return OrtGraph(path, threads)
+
+
+def model_sha256(model: Model) -> str:
+    """Hex SHA-256 of a model object's configuration and weights (its identity in the graph cache)."""
+    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _load_torch_model(checkpoint: Path, device: str) -> Model:
+    from crpse.backends.eager import load_inference_model
+
+    return load_inference_model(checkpoint, device)[0]
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join((str(error).strip() or type(error).__name__).split())
