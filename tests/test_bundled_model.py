@@ -86,3 +86,22 @@ def test_a_new_bundled_model_needs_only_a_registry_entry(
     assert main(["models"]) == 0
     names = [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
     assert names == ["default", "second"]
+
+
+def test_shipped_graph_is_the_bundled_checkpoint() -> None:
+    """crpse/assets/default.onnx (benchmarks/build_bundled_graph.py) is the default model's sampler for its own
+    setting: it records the checkpoint's hash, and its output matches eager fp32."""
+    pytest.importorskip("onnxruntime")
+    from crpse.backends.ort import OrtGraph, file_sha256, shipped_graph_path
+
+    graph = OrtGraph(shipped_graph_path(default_model_path()))
+    assert graph.checkpoint_sha256 == file_sha256(default_model_path()), "rebuild: benchmarks/build_bundled_graph.py"
+    assert graph.path.stat().st_size < 8 * 2**20
+    enhancer = crpse.Enhancer("default", backend="onnxruntime")  # the test session's graph cache is empty
+    assert enhancer.backend.name == "onnxruntime" and enhancer._inference.windows.graph.path == graph.path
+    assert graph.spec == enhancer.info.resolve()
+    rng = np.random.default_rng(3)
+    t = np.arange(16000 * 3) / 16000
+    noisy = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    eager = crpse.Enhancer("default", backend="eager")(noisy, 16000)
+    assert np.abs(enhancer(noisy, 16000) - eager).max() <= 1e-4 * np.abs(eager).max()

@@ -64,7 +64,7 @@ def test_cli_speed_end_to_end(
                    "--repeats", "1", "--end-to-end", "2", "-o", str(tmp_path)])
     assert status == 0
     out = capsys.readouterr().out
-    assert "Machine:" in out and "| end-to-end | score.ckpt | – | 2 |" in out and "| start-up |" in out
+    assert "Machine:" in out and "| end-to-end | score.ckpt | auto | 2 |" in out and "| start-up |" in out
     rows = list(csv.DictReader((tmp_path / "speed.csv").open()))
     assert [r["kind"] for r in rows] == ["end-to-end", "start-up", "network"]
     assert 100 < float(rows[0]["peak_rss_mib"]) < 1500 and float(rows[0]["rtf"]) > 0
@@ -86,3 +86,28 @@ def test_network_rows_per_inference_path_carry_their_error(micro_models: dict[st
                                                      "eager bf16, channels-last"]
     assert rows[0].max_rel_error == 0.0 and rows[1].max_rel_error <= 1e-4 and 1e-4 < rows[2].max_rel_error < 0.2
     assert rows[2].gflops_per_call == rows[0].gflops_per_call
+
+
+def test_network_rows_time_the_onnxruntime_graph_next_to_eager(micro_models: dict[str, Path]) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    rows = speed.run_speed(["model"], [0.5], [2], model=str(micro_models["score"]), repeats=1,
+                           end_to_end_seconds=(), backends=("onnxruntime",))
+    assert [r.path.split(" (")[0] for r in rows] == ["eager fp32, channels-last", "onnxruntime fp32"]
+    assert rows[1].kind == "network" and rows[1].batch == 2 and rows[1].median_s > 0
+    assert rows[1].max_rel_error <= 1e-4  # against the same one-step sampler in eager NCHW fp32
+
+
+@pytest.mark.slow
+def test_cli_speed_interleaves_backends_end_to_end(
+    micro_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("onnxruntime")
+    status = main(["bench", "speed", "--model", str(micro_models["score"]), "--seconds", "1", "--batch", "1",
+                   "--repeats", "1", "--end-to-end", "2", "--backend", "eager,onnxruntime", "-o", str(tmp_path)])
+    assert status == 0
+    rows = list(csv.DictReader((tmp_path / "speed.csv").open()))
+    assert [(r["kind"], r["path"].split(" (")[0]) for r in rows] == [
+        ("end-to-end", "eager"), ("end-to-end", "onnxruntime"), ("start-up", "eager"), ("start-up", "onnxruntime"),
+        ("network", "eager fp32, channels-last"), ("network", "onnxruntime fp32"),
+    ]

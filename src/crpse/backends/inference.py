@@ -156,14 +156,22 @@ def _export_graph(
     model: Model, info: ModelInfo, spec: SamplerSpec | None, checkpoint: Path | None, request: SamplerRequest,
     cache: Path, threads: int | None,
 ) -> OrtGraph:
-    from crpse.backends.export import export_sampler_graph, graph_metadata
     from crpse.backends.ort import OrtGraph, file_sha256, graph_path
 
     digest = file_sha256(checkpoint) if checkpoint is not None else None
     path = graph_path(cache, digest or model_sha256(model), request)
     if not path.is_file():
-        export_sampler_graph(model, spec, path, graph_metadata(info, spec, digest))
+        export_graph(model, info, spec, digest, path)
     return OrtGraph(path, threads)
+
+
+def export_graph(model: Model, info: ModelInfo, spec: SamplerSpec | None, checkpoint_sha256: str | None,
+                 path: str | os.PathLike[str]) -> Path:
+    """Export ``model``'s sampler for ``spec`` to ``path`` with its facts recorded (see
+    :func:`crpse.backends.export.export_sampler_graph`); ``checkpoint_sha256`` names the file it came from."""
+    from crpse.backends.export import export_sampler_graph, graph_metadata
+
+    return export_sampler_graph(model, spec, path, graph_metadata(info, spec, checkpoint_sha256))
 
 
 def model_sha256(model: Model) -> str:

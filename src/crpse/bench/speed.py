@@ -129,6 +129,8 @@ def time_network(
 
     from crpse.backends import InferenceBackend
 
+    if backend is not None and backend.name == "onnxruntime":
+        return time_graph(model, seconds, batch, repeats=repeats, label=label)
     frames = frames_for(seconds, model.frame_multiple)
     bins = int(model.transform.num_bins)
     generator = torch.Generator().manual_seed(0)
@@ -166,6 +168,50 @@ def time_network(
         repeats=repeats, gflops_per_call=flops / 1e9, gflops_per_s=flops / 1e9 / median,
         rtf=median / (seconds * batch), cpu_s=statistics.median(cpu_times),
         path=backend.describe() if backend is not None else "", max_rel_error=error,
+    )
+
+
+#: the sampler setting whose graph :func:`time_graph` times: one reverse step, i.e. one network call
+_ONE_CALL = {"sampler": "reverse", "steps": 1, "t_start": 0.5}
+
+
+def time_graph(model: Any, seconds: float, batch: int, repeats: int = 5, label: str = "") -> SpeedRow:
+    """Median time of one call of the ``onnxruntime`` backend's graph of a one-step sampler (one network call, plus
+    the step's elementwise arithmetic) on ``[batch, 2, F, frames_for(seconds)]``, after a warm-up; the row's error
+    is against the same sampler in eager NCHW fp32. The graph is exported into a temporary folder first."""
+    import torch
+
+    from crpse.backends import InferenceBackend
+    from crpse.backends.export import SamplerGraph
+    from crpse.backends.inference import export_graph
+    from crpse.backends.ort import OrtGraph
+    from crpse.model_info import ModelInfo
+    from crpse.sampler_spec import SamplerSpec
+
+    info = ModelInfo.of(model)
+    spec = SamplerSpec(**_ONE_CALL)  # type: ignore[arg-type]
+    frames = frames_for(seconds, info.frame_multiple)
+    generator = torch.Generator().manual_seed(0)
+    y = torch.randn(batch, 2, info.transform.num_bins, frames, generator=generator) * 0.3
+    noise = torch.randn(1, *y.shape, generator=generator) * 0.7
+    with torch.inference_mode():
+        expected = SamplerGraph(InferenceBackend("eager", "fp32", False).prepare(model), spec)(y, noise).numpy()
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = OrtGraph(export_graph(model, info, spec, None, Path(tmp) / "graph.onnx"), torch.get_num_threads())
+    y_np, noise_np = y.numpy(), noise.numpy()
+    got = graph.run(y_np, noise_np)  # warm-up
+    error = float(np.abs(got - expected).max() / np.abs(expected).max())
+    times, cpu_times = [], []
+    for _ in range(repeats):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        graph.run(y_np, noise_np)
+        times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
+    median = statistics.median(times)
+    return SpeedRow(
+        kind="network", config=label, seconds=seconds, batch=batch, median_s=median, min_s=min(times),
+        repeats=repeats, rtf=median / (seconds * batch), cpu_s=statistics.median(cpu_times),
+        path="onnxruntime fp32 (one-step sampler graph)", max_rel_error=error,
     )
 
 
@@ -224,38 +270,56 @@ def _child_env(threads: int) -> dict[str, str]:
 
 def time_end_to_end(
     model: str | None, seconds: float, repeats: int = 3, threads: int = 0, extra_args: Sequence[str] = (),
-    workdir: Path | None = None,
-) -> SpeedRow:
-    """``crpse enhance`` of a generated ``seconds``-long file in a fresh process, ``repeats`` times."""
+    workdir: Path | None = None, backends: Sequence[str] = ("auto",),
+) -> list[SpeedRow]:
+    """``crpse enhance --backend B`` of a generated ``seconds``-long file in a fresh process, ``repeats`` times per
+    backend, the backends interleaved (so that their ratio holds on a shared machine); one row per backend."""
+    runs: dict[str, list[tuple[float, float, float]]] = {backend: [] for backend in backends}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         source = make_test_file(Path(tmp) / "input.wav", seconds)
         command = [sys.executable, "-m", "crpse.cli", "enhance", str(source), "-o", str(Path(tmp) / "out"), "-q",
                    "--overwrite", *extra_args]
         if model:
             command += ["--model", model]
-        runs = [_child(command, _child_env(threads)) for _ in range(repeats)]
-    walls = [r[0] for r in runs]
-    median = statistics.median(walls)
-    return SpeedRow(
-        kind="end-to-end", config=Path(model).name if model else "default", seconds=seconds, batch=1,
-        median_s=median, min_s=min(walls), repeats=repeats, rtf=median / seconds,
-        cpu_s=statistics.median(r[1] for r in runs), peak_rss_mib=max(r[2] for r in runs),
-    )
+        for _ in range(repeats):
+            for backend in backends:
+                runs[backend].append(_child([*command, "--backend", backend], _child_env(threads)))
+    rows = []
+    for backend, done in runs.items():
+        walls = [r[0] for r in done]
+        median = statistics.median(walls)
+        rows.append(SpeedRow(
+            kind="end-to-end", config=Path(model).name if model else "default", seconds=seconds, batch=1,
+            median_s=median, min_s=min(walls), repeats=repeats, rtf=median / seconds,
+            cpu_s=statistics.median(r[1] for r in done), peak_rss_mib=max(r[2] for r in done), path=backend,
+        ))
+    return rows
 
 
-def time_start_up(model: str | None, repeats: int = 3, threads: int = 0) -> SpeedRow:
-    """A fresh process that imports crpse and builds an Enhancer (the cost before the first window)."""
-    code = "import crpse, sys; crpse.Enhancer(sys.argv[1] if len(sys.argv) > 1 else None, device='cpu')"
-    command = [sys.executable, "-c", code, *([model] if model else [])]
+def time_start_up(
+    model: str | None, repeats: int = 3, threads: int = 0, backends: Sequence[str] = ("auto",)
+) -> list[SpeedRow]:
+    """A fresh process that imports crpse and builds an Enhancer (the cost before the first window), ``repeats``
+    times per backend, interleaved; one row per backend."""
+    code = ("import crpse, sys; crpse.Enhancer(sys.argv[2] if len(sys.argv) > 2 else None, device='cpu', "
+            "backend=sys.argv[1])")
     baseline = [sys.executable, "-c", "pass"]
-    runs = [_child(command, _child_env(threads)) for _ in range(repeats)]
-    empty = statistics.median(_child(baseline)[0] for _ in range(repeats))
-    walls = [r[0] - empty for r in runs]
-    return SpeedRow(
-        kind="start-up", config=Path(model).name if model else "default", seconds=0.0, batch=0,
-        median_s=statistics.median(walls), min_s=min(walls), repeats=repeats,
-        cpu_s=statistics.median(r[1] for r in runs), peak_rss_mib=max(r[2] for r in runs),
-    )
+    runs: dict[str, list[tuple[float, float, float]]] = {backend: [] for backend in backends}
+    empty = []
+    for _ in range(repeats):
+        empty.append(_child(baseline)[0])
+        for backend in backends:
+            runs[backend].append(_child([sys.executable, "-c", code, backend, *([model] if model else [])],
+                                        _child_env(threads)))
+    rows = []
+    for backend, done in runs.items():
+        walls = [r[0] - statistics.median(empty) for r in done]
+        rows.append(SpeedRow(
+            kind="start-up", config=Path(model).name if model else "default", seconds=0.0, batch=0,
+            median_s=statistics.median(walls), min_s=min(walls), repeats=repeats,
+            cpu_s=statistics.median(r[1] for r in done), peak_rss_mib=max(r[2] for r in done), path=backend,
+        ))
+    return rows
 
 
 def peak_rss_mib() -> float:
@@ -292,7 +356,7 @@ def markdown_table(rows: Iterable[SpeedRow]) -> str:
             f"{r.median_s:.3f}", f"{r.min_s:.3f}",
             f"{r.gflops_per_call:.1f}" if r.gflops_per_call else "–",
             f"{r.gflops_per_s:.1f}" if r.gflops_per_s else "–", f"{r.rtf:.4f}" if r.rtf else "–",
-            f"{r.cpu_s:.2f}" if r.cpu_s else "–", f"{r.max_rel_error:.1e}" if r.path else "–",
+            f"{r.cpu_s:.2f}" if r.cpu_s else "–", f"{r.max_rel_error:.1e}" if r.kind == "network" and r.path else "–",
             f"{r.peak_rss_mib:.0f}" if r.peak_rss_mib else "–",
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -309,6 +373,7 @@ def run_speed(
     end_to_end_seconds: Sequence[float] = (60.0,),
     threads: int = 0,
     precisions: Sequence[str] = (),
+    backends: Sequence[str] = (),
     progress: Callable[[str], Any] | None = None,
 ) -> list[SpeedRow]:
     """Network rows for each config (``model`` = the checkpoint given, else the bundled one; other names are
@@ -316,7 +381,11 @@ def run_speed(
     while this process is small).
 
     ``precisions`` (``fp32``, ``bf16``, ``auto``, and ``nchw`` for plain eager NCHW fp32): the inference paths to
-    time one after another on the same inputs; empty: the model as loaded."""
+    time one after another on the same inputs; empty: the model as loaded. ``backends`` (``auto``, ``eager``,
+    ``onnxruntime``): the end-to-end and start-up runs' ``--backend`` (interleaved; empty: ``auto``), and
+    ``onnxruntime`` adds the ONNX Runtime graph to the network rows (:func:`time_graph`). Before the timed runs,
+    the checkpoint's ``onnxruntime`` graph is exported into the cache when it is not ready, so that they measure
+    the cached path."""
     from crpse.backends import InferenceBackend, select_backend
     from crpse.backends.eager import load_inference_model
 
@@ -326,16 +395,29 @@ def run_speed(
     if precisions:
         paths = [InferenceBackend("eager", "fp32", False, "eager NCHW") if p == "nchw" else select_backend("auto", p)
                  for p in precisions]
+    if "onnxruntime" in backends:
+        paths = [p for p in paths if p is not None] or [select_backend("auto", "auto")]
+        paths.append(InferenceBackend("onnxruntime", "fp32", False))
+        if end_to_end_seconds:
+            from crpse.enhancer import Enhancer
+
+            Enhancer(model, device="cpu", backend="onnxruntime")  # the graph into the cache, before the timed runs
+    process_backends = list(backends) or ["auto"]
 
     rows: list[SpeedRow] = []
     for length in end_to_end_seconds:
-        row = time_end_to_end(model, length, repeats=max(1, min(repeats, 3)), threads=threads)
-        rows.append(row)
-        if progress:
-            progress(f"end to end {length:g} s: {row.median_s:.2f} s, RTF {row.rtf:.4f}, "
-                     f"peak {row.peak_rss_mib:.0f} MiB")
+        for row in time_end_to_end(model, length, repeats=max(1, min(repeats, 3)), threads=threads,
+                                   backends=process_backends):
+            rows.append(row)
+            if progress:
+                progress(f"end to end {length:g} s, {row.path}: {row.median_s:.2f} s, RTF {row.rtf:.4f}, "
+                         f"{row.cpu_s:.2f} s CPU, peak {row.peak_rss_mib:.0f} MiB")
     if end_to_end_seconds:
-        rows.append(time_start_up(model, repeats=max(1, min(repeats, 3)), threads=threads))
+        for row in time_start_up(model, repeats=max(1, min(repeats, 3)), threads=threads, backends=process_backends):
+            rows.append(row)
+            if progress:
+                progress(f"start-up, {row.path}: {row.median_s:.2f} s, {row.cpu_s:.2f} s CPU, "
+                         f"peak {row.peak_rss_mib:.0f} MiB")
     for config in configs:
         if config == "model":
             net, _ = load_inference_model(model, "cpu")

@@ -117,6 +117,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                             "nchw (plain eager fp32), fp32, bf16, auto (default: the model as loaded)")
     speed.add_argument("--reference", type=Path, metavar="PATH",
                        help="a sgmse_crp checkout: time its NCSN++ interleaved with crpse on the same weights")
+    speed.add_argument("--backend", default="", metavar="A,B",
+                       help="backends for the end-to-end and start-up runs, interleaved: auto, eager, onnxruntime; "
+                            "onnxruntime also times its graph next to the network rows (default: auto)")
     speed.add_argument("-o", "--output", type=Path, metavar="OUT", help="folder for speed.csv and speed.md")
     return parser
 
@@ -368,7 +371,7 @@ def _speed_rows(
         rows = speed.run_speed(
             _split_list(args.config), lengths, batches, model=model, repeats=args.repeats,
             end_to_end_seconds=end_to_end, threads=args.threads, precisions=_split_list(args.precision),
-            progress=_progress,
+            backends=_split_list(args.backend), progress=_progress,
         )
     except RuntimeError as err:  # a `crpse enhance` child failed
         raise ValueError(str(err)) from err
