@@ -29,7 +29,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return device
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s parameters are (the CPU for a model without any)."""
     for tensor in model.parameters():
         return tensor.device
     return torch.device("cpu")
@@ -62,7 +63,7 @@ def load_inference_model(
         raise TypeError(
             f"model must be None, a checkpoint path or a crpse model (ScoreModel/PredictiveModel), got {type(model)}"
         )
-    resolved = _model_device(model) if device is None else resolve_device(device)
+    resolved = model_device(model) if device is None else resolve_device(device)
     return model.to(resolved).eval(), resolved
 
 

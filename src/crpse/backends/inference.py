@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +58,6 @@ class Inference:
     device: Any
     load_model: Callable[[], Model]
     notice: str = ""
-    _model: Any = field(default=None, repr=False)
 
 
 def open_inference(
@@ -81,10 +80,11 @@ def open_inference(
         ValueError: invalid options or settings. FileNotFoundError: no such checkpoint.
     """
     from_file = model is None or isinstance(model, (str, os.PathLike))
-    choice = select_backend(backend, precision, _device_for_choice(model, device, from_file))
+    target = _device_for_choice(model, device, from_file)
+    choice = select_backend(backend, precision, target)
     notice = choice.reason if backend == "onnxruntime" and choice.name != "onnxruntime" else ""
     wants_graph = choice.name == "onnxruntime" or (
-        backend == "auto" and choice.precision == "fp32" and choice.channels_last and onnxruntime_installed()
+        backend == "auto" and choice.precision == "fp32" and device_type(target) == "cpu" and onnxruntime_installed()
     )
     from crpse.backends.ort import default_cache_dir
 
@@ -124,9 +124,9 @@ def _device_for_choice(model: Any, device: Any, from_file: bool) -> Any:
         return device
     if from_file and not cuda_possible():
         return "cpu"
-    from crpse.backends.eager import _model_device, resolve_device
+    from crpse.backends.eager import model_device, resolve_device
 
-    return resolve_device(device) if from_file else _model_device(model)
+    return resolve_device(device) if from_file else model_device(model)
 
 
 def _graph_inference(graph: OrtGraph, backend: InferenceBackend, load_model: Callable[[], Model]) -> Inference:

@@ -92,9 +92,12 @@ class OrtGraph:
     """
 
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
+        """Load the graph at ``path``; ``threads``: intra-op threads (default: ``$OMP_NUM_THREADS`` when set, the
+        variable torch's CPU threads follow, else ONNX Runtime's default of one per physical core)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
+        threads = threads or _omp_threads()
         if threads:
             options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
@@ -111,6 +114,14 @@ class OrtGraph:
         """``float32 [B, 2, F, T]`` real-view spectrogram (+ ``[D, B, 2, F, T]`` noise) -> ``[B, 2, F, T]``."""
         feeds = {"y": y} if noise is None else {"y": y, "noise": noise}
         return self.session.run(["x"], feeds)[0]
+
+
+def _omp_threads() -> int:
+    """``$OMP_NUM_THREADS`` (its first level), or 0 when unset or unreadable."""
+    try:
+        return max(0, int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0]))
+    except ValueError:
+        return 0
 
 
 def _real_view(spec: np.ndarray) -> np.ndarray:
