@@ -34,7 +34,9 @@ def test_spectrogram_matches_torch(transform: SpecTransform, length: int) -> Non
 
 
 @pytest.mark.parametrize(
-    "transform", [SpecTransform(), SpecTransform(transform="log"), SpecTransform.preset("48k")], ids=["16k", "log", "48k"]
+    "transform",
+    [SpecTransform(), SpecTransform(transform="log"), SpecTransform.preset("48k")],
+    ids=["16k", "log", "48k"],
 )
 def test_waveform_matches_torch(transform: SpecTransform) -> None:
     length = 12345

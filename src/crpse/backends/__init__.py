@@ -160,7 +160,9 @@ def select_backend(
     channels_last = kind == "cpu"
     if backend == "onnxruntime":
         if kind != "cpu":
-            raise ValueError(f"the onnxruntime backend runs on the CPU, not {device}; use --device cpu or another backend")
+            raise ValueError(
+                f"the onnxruntime backend runs on the CPU, not {device}; use --device cpu or another backend"
+            )
         if precision == "bf16":
             raise ValueError("the onnxruntime backend runs fp32 only; use --precision fp32 or auto, or --backend eager")
         if not onnxruntime_installed():

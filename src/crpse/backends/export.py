@@ -13,8 +13,8 @@ frame multiple, ``F`` its bins):
 
 The time grid and every step are constants of the graph (one graph per setting). A sampler's network calls are
 unrolled, so settings with more than :data:`MAX_GRAPH_CALLS` calls are not exported. The exporter is torch's
-TorchScript-based one (``dynamo=False``, opset :data:`crpse.backends.ort.OPSET`: about a second per network call, and dynamic shapes
-that hold), which needs the ``onnx`` package.
+TorchScript-based one (``dynamo=False``, opset :data:`crpse.backends.ort.OPSET`: seconds per network call, and
+dynamic shapes that hold), which needs the ``onnx`` package.
 """
 
 from __future__ import annotations

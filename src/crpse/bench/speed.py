@@ -356,7 +356,8 @@ def markdown_table(rows: Iterable[SpeedRow]) -> str:
             f"{r.median_s:.3f}", f"{r.min_s:.3f}",
             f"{r.gflops_per_call:.1f}" if r.gflops_per_call else "–",
             f"{r.gflops_per_s:.1f}" if r.gflops_per_s else "–", f"{r.rtf:.4f}" if r.rtf else "–",
-            f"{r.cpu_s:.2f}" if r.cpu_s else "–", f"{r.max_rel_error:.1e}" if r.kind == "network" and r.path else "–",
+            f"{r.cpu_s:.2f}" if r.cpu_s else "–",
+            f"{r.max_rel_error:.1e}" if r.kind == "network" and r.path else "–",
             f"{r.peak_rss_mib:.0f}" if r.peak_rss_mib else "–",
         ]
         lines.append("| " + " | ".join(cells) + " |")
