@@ -110,7 +110,7 @@ def test_enhancer_on_onnxruntime_matches_eager_and_caches_the_graph(
     audio = _audio()
     # output_limits=None: the random micro model returns loud noise, which the output guard would refuse
     settings = dict(window=1.0, overlap=0.25, batch_size=2, output_limits=None)
-    eager = Enhancer(micro_checkpoint, backend="eager", **settings)(audio, 16000)
+    eager = Enhancer(micro_checkpoint, backend="eager", precision="fp32", **settings)(audio, 16000)
     enhancer = Enhancer(micro_checkpoint, backend="onnxruntime", **settings)
     assert enhancer.backend.name == "onnxruntime" and "onnxruntime fp32" in enhancer.describe()
     assert _relative_error(enhancer(audio, 16000), eager) <= 1e-4
@@ -127,9 +127,10 @@ def test_enhancer_on_onnxruntime_matches_eager_and_caches_the_graph(
     again = Enhancer(micro_checkpoint, backend="onnxruntime", **settings)
     assert again.backend.name == "onnxruntime" and again._model is None  # torch model never loaded
     np.testing.assert_array_equal(again(audio, 16000), enhancer(audio, 16000))
-    # auto takes the ready graph; with an empty cache it stays eager (auto never exports)
-    assert Enhancer(micro_checkpoint, **settings).backend.name == "onnxruntime"
-    assert Enhancer(micro_checkpoint, cache_dir=micro_checkpoint.parent / "empty", **settings).backend.name == "eager"
+    # auto (fp32) takes the ready graph; with an empty cache it stays eager (auto never exports)
+    assert Enhancer(micro_checkpoint, precision="fp32", **settings).backend.name == "onnxruntime"
+    empty = micro_checkpoint.parent / "empty"
+    assert Enhancer(micro_checkpoint, cache_dir=empty, precision="fp32", **settings).backend.name == "eager"
 
 
 def test_a_model_object_is_cached_by_content(tmp_path: Path) -> None:

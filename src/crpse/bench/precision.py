@@ -116,7 +116,8 @@ def compare_precisions(
     """
     import soundfile as sf
 
-    from crpse.enhancer import Enhancer, load_inference_model
+    from crpse.backends.eager import load_inference_model
+    from crpse.enhancer import Enhancer
     from crpse.evaluation import FilePair, evaluate_pairs
 
     loaded, device = load_inference_model(model, enhancer_options.pop("device", "cpu"))

@@ -397,7 +397,7 @@ def run_speed(
         paths = [InferenceBackend("eager", "fp32", False, "eager NCHW") if p == "nchw" else select_backend("auto", p)
                  for p in precisions]
     if "onnxruntime" in backends:
-        paths = [p for p in paths if p is not None] or [select_backend("auto", "auto")]
+        paths = [p for p in paths if p is not None] or [select_backend("eager", "fp32")]  # the graph is fp32
         paths.append(InferenceBackend("onnxruntime", "fp32", False))
         if end_to_end_seconds:
             from crpse.enhancer import Enhancer

@@ -341,7 +341,7 @@ def _run_speed(args: argparse.Namespace) -> int:
 
 def _reference_rows(args: argparse.Namespace, lengths: list[float], batches: list[int], model: str | None) -> list[Any]:
     from crpse.bench import reference
-    from crpse.enhancer import load_inference_model
+    from crpse.backends.eager import load_inference_model
 
     reference_class = reference.import_reference(args.reference)
     paths = _split_list(args.precision) or list(reference.DEFAULT_PATHS)
