@@ -78,10 +78,11 @@ def test_quality_markdown_plot_and_per_file(quality_run: Path) -> None:
 
 def test_bench_enhances_exactly_like_crpse_enhance(quality_run: Path, bench_corpus: Path,
                                                   micro_models: dict[str, Path], tmp_path: Path) -> None:
-    # --no-output-guard: the random micro model returns loud noise, which `crpse enhance` would refuse to write
+    # --no-output-guard: the random micro model returns loud noise, which `crpse enhance` would refuse to write;
+    # --precision fp32: the bench's precision (auto is bf16 on CPUs with native bf16)
     status = main(["enhance", str(bench_corpus / "test" / "noisy"), "-o", str(tmp_path), "--model",
                    str(micro_models["score"]), "--sampler", "reverse", "--steps", "2", "--t-start", "0.5", "-q",
-                   "--no-output-guard"])
+                   "--no-output-guard", "--precision", "fp32"])
     assert status == 0
     for i in range(3):
         ours, _ = sf.read(quality_run / "audio" / "test" / "dsm" / "reverse_2_t0.5" / f"test_{i}.wav")
@@ -173,3 +174,25 @@ def test_cells_hold_no_noisy_baseline_columns(quality_run: Path) -> None:
     rows = read_rows(quality_run / "cells" / "test" / "dsm" / "reverse_1_t0.5.csv")
     assert not [key for key in rows[0] if key.startswith("noisy_")]
     assert {"si_sir", "si_sar"} <= set(rows[0])
+
+
+def test_bench_and_validation_run_fp32_even_on_native_bf16_hardware(
+    micro_models: dict[str, Path], bench_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crpse import backends
+    from crpse.bench.grid import parse_setting
+    from crpse.bench.quality import BenchOptions, _enhancer
+    from crpse.enhancer import Enhancer
+    from crpse.training import validation
+
+    monkeypatch.setattr(backends, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))  # auto would pick bf16 here
+    model = load_model(micro_models["score"])
+    options = BenchOptions(corpus=bench_corpus, splits=("test",), out_dir=tmp_path)
+    enhancer, _ = _enhancer(model, parse_setting("reverse:1:t=0.5")[0], options)
+    assert enhancer.backend.precision == "fp32"
+    assert _enhancer(model, parse_setting("reverse:1:t=0.5")[0], BenchOptions(
+        corpus=bench_corpus, splits=("test",), out_dir=tmp_path, precision="auto"))[0].backend.precision == "bf16"
+    made: list[Enhancer] = []
+    monkeypatch.setattr(Enhancer, "__call__", lambda self, audio, rate: made.append(self) or audio)
+    validation.enhance_like_the_product(model, np.zeros(16000, dtype=np.float32))
+    assert [e.backend.precision for e in made] == ["fp32"]

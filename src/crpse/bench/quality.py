@@ -96,6 +96,8 @@ class BenchOptions:
         jobs: scoring worker processes.
         dnsmos: also compute DNSMOS.
         keep_audio: keep the enhanced files under ``OUT/audio`` (else they are deleted once scored).
+        precision: the network's precision (:func:`crpse.backends.select_backend`); ``fp32`` by default, so that
+            scores do not depend on whether the machine has native bf16 (``auto`` would pick bf16 on such CPUs).
     """
 
     corpus: Path
@@ -109,6 +111,7 @@ class BenchOptions:
     jobs: int = 1
     dnsmos: bool = True
     keep_audio: bool = False
+    precision: str = "fp32"
 
 
 Row = dict[str, Any]
@@ -130,7 +133,8 @@ def _enhancer(model: Any, spec: SettingSpec, options: BenchOptions) -> tuple[Any
         warnings.simplefilter("ignore", SamplerSettingWarning)
         enhancer = Enhancer(
             model, seed=options.seed, window=DEFAULT_WINDOW if options.window is None else (options.window or None),
-            batch_size=options.batch_size or DEFAULT_BATCH_SIZE, output_limits=None, **kwargs,
+            batch_size=options.batch_size or DEFAULT_BATCH_SIZE, output_limits=None, precision=options.precision,
+            **kwargs,
         )
     return enhancer, kwargs
 

@@ -139,6 +139,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="scoring processes (default: 1)")
     parser.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS")
     parser.add_argument("--keep-audio", action="store_true", help="keep the enhanced files under OUT/audio")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                        help="network precision; fp32 keeps scores independent of the CPU (auto: bf16 where the "
+                             "hardware has it natively) (default: fp32)")
     parser.add_argument("--no-noisy", action="store_true", help="leave out the unprocessed-input row")
     parser.add_argument("--no-plot", action="store_true", help="write no figure")
     parser.add_argument("--bootstrap-rounds", type=int, default=2000, metavar="R",
@@ -187,7 +190,7 @@ def _options(args: argparse.Namespace, splits: tuple[str, ...]) -> Any:
     return BenchOptions(
         corpus=args.corpus, splits=splits, out_dir=args.output, max_files=args.max_files, seed=args.seed,
         device=args.device, window=args.window, batch_size=args.batch_size, jobs=args.jobs,
-        dnsmos=not args.no_dnsmos, keep_audio=args.keep_audio,
+        dnsmos=not args.no_dnsmos, keep_audio=args.keep_audio, precision=args.precision,
     )
 
 

@@ -33,8 +33,9 @@ def enhance_like_the_product(
     from crpse.enhancer import Enhancer
 
     options = {name: value for name, value in asdict(choice).items() if value is not None}
-    # validation scores whatever the model returns, however loud (an early model is noise): no output guard
-    enhancer = Enhancer(model, seed=seed, output_limits=None, **options)
+    # validation scores whatever the model returns, however loud (an early model is noise): no output guard; fp32,
+    # so that the checkpoint chosen does not depend on whether the machine has native bf16
+    enhancer = Enhancer(model, seed=seed, output_limits=None, precision="fp32", **options)
     calls = 1 if enhancer.spec is None else enhancer.spec.network_calls
     return enhancer(np.asarray(noisy, dtype=np.float32), model.sample_rate), calls
 
