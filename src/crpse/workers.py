@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import time
+import weakref
+from concurrent import futures
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from functools import partial
@@ -54,6 +57,7 @@ class WorkerPool:
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1; got {jobs}")
         self._before = set(multiprocessing.active_children())
+        self._submitted: weakref.WeakSet[Future[Any]] = weakref.WeakSet()
         self._executor = ProcessPoolExecutor(
             jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
             initargs=(setup, setup_args),
@@ -76,7 +80,9 @@ class WorkerPool:
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run ``function(state, *args)`` in a worker."""
-        return self._executor.submit(_with_state, function, *args)
+        future = self._executor.submit(_with_state, function, *args)
+        self._submitted.add(future)
+        return future
 
     def map(self, function: Callable[..., Any], *iterables: Iterable[Any], chunksize: int = 1) -> Iterator[Any]:
         """``function(state, *items)`` for the items of ``iterables`` in parallel; results in input order."""
@@ -85,14 +91,21 @@ class WorkerPool:
     def stop(self) -> None:
         """Drop the queued items and stop the workers now (running items are abandoned)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
-        workers = [p for p in multiprocessing.active_children() if p not in self._before]
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.join(_STOP_TIMEOUT_S)
-            if worker.is_alive():  # pragma: no cover - a worker that does not honour SIGTERM
-                worker.kill()
-                worker.join()
+        for _ in range(5):  # the executor's thread may be starting a worker meanwhile: stop that one too
+            workers = [p for p in multiprocessing.active_children() if p not in self._before]
+            if not workers:
+                break
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.join(_STOP_TIMEOUT_S)
+                if worker.is_alive():  # pragma: no cover - a worker that does not honour SIGTERM
+                    worker.kill()
+                    worker.join()
+            time.sleep(0.05)
+        # the executor marks the abandoned items failed (BrokenProcessPool) from its own thread once it sees the
+        # workers gone: wait for that, so that no caller is left holding a future that never finishes
+        futures.wait([future for future in list(self._submitted) if not future.done()], timeout=_STOP_TIMEOUT_S)
 
     def __enter__(self) -> WorkerPool:
         return self
