@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-#: the metrics compared (higher is better for each)
-METRICS = ("pesq", "estoi", "si_sdr")
+from crpse.metrics import PAIR_METRICS  # the metrics compared (higher is better for each)
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class MetricCost:
 
 
 def paired_costs(
-    base: Sequence[dict[str, Any]], other: Sequence[dict[str, Any]], metrics: Sequence[str] = METRICS
+    base: Sequence[dict[str, Any]], other: Sequence[dict[str, Any]], metrics: Sequence[str] = PAIR_METRICS
 ) -> list[MetricCost]:
     """Compare per-file score rows (``name`` plus metric columns) of two runs over the same files.
 

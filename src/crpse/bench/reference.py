@@ -209,7 +209,7 @@ def compare_with_reference(
     """
     import torch
 
-    frames = frames_for(seconds, int(getattr(model, "frame_multiple", 64)))
+    frames = frames_for(seconds, model.frame_multiple)
     bins = int(model.transform.num_bins)
     generator = torch.Generator().manual_seed(0)
     shape = (batch, 1, bins, frames)
