@@ -148,34 +148,35 @@ class ResnetBlockBigGAN(nn.Module):
     def forward(self, x: torch.Tensor, temb: torch.Tensor | None = None) -> torch.Tensor:
         if not (torch.is_grad_enabled() or self.training):
             return self._forward_no_grad(x, temb)
-        h = self.act(self.GroupNorm_0(x))
-        if self.up:
-            h, x = upsample_2d(h, self.fir_taps), upsample_2d(x, self.fir_taps)
-        elif self.down:
-            h, x = downsample_2d(h, self.fir_taps), downsample_2d(x, self.fir_taps)
+        h, x = self._resample(self.act(self.GroupNorm_0(x)), x)
         h = self.Conv_0(h)
         if temb is not None:
             h = h + self.Dense_0(self.act(temb))[:, :, None, None]
         h = self.Conv_1(self.Dropout_0(self.act(self.GroupNorm_1(h))))
-        if hasattr(self, "Conv_2"):
-            x = self.Conv_2(x)
+        x = self._shortcut(x)
         return (x + h) / math.sqrt(2.0) if self.skip_rescale else x + h
+
+    def _resample(self, h: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both branches FIR up- or down-sampled (unchanged when the block keeps the resolution)."""
+        if self.up:
+            return upsample_2d(h, self.fir_taps), upsample_2d(x, self.fir_taps)
+        if self.down:
+            return downsample_2d(h, self.fir_taps), downsample_2d(x, self.fir_taps)
+        return h, x
+
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        """The skip branch: a 1x1 convolution when the channels or the resolution change, else ``x`` itself."""
+        return self.Conv_2(x) if hasattr(self, "Conv_2") else x
 
     def _forward_no_grad(self, x: torch.Tensor, temb: torch.Tensor | None) -> torch.Tensor:
         """:meth:`forward` without autograd: the same operations in the same order, but every intermediate the block
         allocated itself is updated in place, so a call allocates about half as many feature maps (less memory,
         fewer page faults); the result is bit-identical. ``x`` is never written (it may be a skip connection the
         caller still needs)."""
-        h = F.silu(self.GroupNorm_0(x), inplace=True)
-        if self.up:
-            h, x = upsample_2d(h, self.fir_taps), upsample_2d(x, self.fir_taps)
-        elif self.down:
-            h, x = downsample_2d(h, self.fir_taps), downsample_2d(x, self.fir_taps)
+        h, x = self._resample(F.silu(self.GroupNorm_0(x), inplace=True), x)
         h = self.Conv_0(h)
         if temb is not None:
             h += self.Dense_0(F.silu(temb))[:, :, None, None]
         h = self.Conv_1(F.silu(self.GroupNorm_1(h), inplace=True))  # Dropout is the identity in eval mode
-        if hasattr(self, "Conv_2"):
-            x = self.Conv_2(x)
-        h.add_(x)
+        h.add_(self._shortcut(x))
         return h.div_(math.sqrt(2.0)) if self.skip_rescale else h
