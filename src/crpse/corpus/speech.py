@@ -208,6 +208,28 @@ def assemble(next_piece: Callable[[np.random.Generator], tuple[np.ndarray, str]]
     return audio, tuple(labels)
 
 
+def _recording_picker(
+    paths: Sequence[Path],
+    units_of: Callable[[Path], Sequence[np.ndarray]],
+    label_of: Callable[[Path], str],
+) -> Callable[[np.random.Generator], tuple[np.ndarray, str]]:
+    """A piece source for :func:`assemble` that draws a recording of ``paths``, then one of its units.
+
+    The piece is labelled ``label_of(path)``, plus ``#k`` when the recording has several units; a recording without
+    usable units gives an empty piece (which :func:`assemble` skips).
+    """
+
+    def next_piece(generator: np.random.Generator) -> tuple[np.ndarray, str]:
+        path = paths[int(generator.integers(len(paths)))]
+        units = units_of(path)
+        if not units:
+            return np.zeros(0), ""
+        k = int(generator.integers(len(units)))
+        return units[k], label_of(path) + (f"#{k}" if len(units) > 1 else "")
+
+    return next_piece
+
+
 def render_utterance(speaker: Speaker, rng: np.random.Generator, target_seconds: float, max_seconds: float,
                      sentences: Sequence[str], min_seconds: float = 0.0) -> Utterance:
     """Make one dry clean utterance of ``speaker``.
@@ -225,16 +247,8 @@ def render_utterance(speaker: Speaker, rng: np.random.Generator, target_seconds:
         The utterance, peak-normalised to 0.5.
     """
     if speaker.real and speaker.files:
-        files = speaker.files
-
-        def next_piece(generator: np.random.Generator) -> tuple[np.ndarray, str]:
-            path = files[int(generator.integers(len(files)))]
-            units = recording_units(path, max_seconds)
-            if not units:
-                return np.zeros(0), ""
-            k = int(generator.integers(len(units)))
-            return units[k], path.name + (f"#{k}" if len(units) > 1 else "")
-
+        next_piece = _recording_picker(speaker.files, lambda path: recording_units(path, max_seconds),
+                                       lambda path: path.name)
         audio, parts = assemble(next_piece, rng, target_seconds, max_seconds, min_seconds)
         settings = ""
     elif speaker.real:
@@ -242,16 +256,8 @@ def render_utterance(speaker: Speaker, rng: np.random.Generator, target_seconds:
         prompts = speaker_prompts(speaker.voice)
         if not prompts:
             raise ValueError(f"speaker {speaker.speaker_id} has no speech prompts in {folder}")
-
-        def next_piece(generator: np.random.Generator) -> tuple[np.ndarray, str]:
-            path = prompts[int(generator.integers(len(prompts)))]
-            units = prompt_units(path, max_seconds)
-            if not units:
-                return np.zeros(0), ""
-            k = int(generator.integers(len(units)))
-            label = path.relative_to(folder).as_posix() + (f"#{k}" if len(units) > 1 else "")
-            return units[k], label
-
+        next_piece = _recording_picker(prompts, lambda path: prompt_units(path, max_seconds),
+                                       lambda path: path.relative_to(folder).as_posix())
         audio, parts = assemble(next_piece, rng, target_seconds, max_seconds, min_seconds)
         settings = ""
     else:
