@@ -171,10 +171,6 @@ def time_network(
     )
 
 
-#: the sampler setting whose graph :func:`time_graph` times: one reverse step, i.e. one network call
-_ONE_CALL = {"sampler": "reverse", "steps": 1, "t_start": 0.5}
-
-
 def time_graph(model: Any, seconds: float, batch: int, repeats: int = 5, label: str = "") -> SpeedRow:
     """Median time of one call of the ``onnxruntime`` backend's graph of a one-step sampler (one network call, plus
     the step's elementwise arithmetic) on ``[batch, 2, F, frames_for(seconds)]``, after a warm-up; the row's error
@@ -186,10 +182,10 @@ def time_graph(model: Any, seconds: float, batch: int, repeats: int = 5, label: 
     from crpse.backends.inference import export_graph
     from crpse.backends.ort import OrtGraph
     from crpse.model_info import ModelInfo
-    from crpse.sampler_spec import SamplerSpec
+    from crpse.sampler_spec import REVERSE, SamplerSpec
 
     info = ModelInfo.of(model)
-    spec = SamplerSpec(**_ONE_CALL)  # type: ignore[arg-type]
+    spec = SamplerSpec(sampler=REVERSE, steps=1)  # one network call, from the default t_start
     frames = frames_for(seconds, info.frame_multiple)
     generator = torch.Generator().manual_seed(0)
     y = torch.randn(batch, 2, info.transform.num_bins, frames, generator=generator) * 0.3
