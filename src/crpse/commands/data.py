@@ -18,7 +18,10 @@ from pathlib import Path
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     from crpse.corpus.quality import GateSettings
-    from crpse.corpus.splits import DEFAULT_MISMATCHED_NOISE
+    from crpse.corpus.reverb import REVERB_TARGETS
+    from crpse.corpus.synth import CorpusConfig
+
+    d = CorpusConfig  # the defaults live there, once
 
     p = sub.add_parser(
         "synth",
@@ -32,37 +35,37 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("outdir", metavar="OUTDIR", help="output folder (keep it outside the repository)")
-    p.add_argument("--hours", type=float, default=4.0, help="hours of training audio to plan")
-    p.add_argument("--seed", type=int, default=0, help="master seed")
-    p.add_argument("--snr-range", type=float, nargs=2, default=(-5.0, 20.0), metavar=("LO", "HI"),
+    p.add_argument("--hours", type=float, default=d.hours, help="hours of training audio to plan")
+    p.add_argument("--seed", type=int, default=d.seed, help="master seed")
+    p.add_argument("--snr-range", type=float, nargs=2, default=d.snr_range, metavar=("LO", "HI"),
                    help="SNR range in dB")
-    p.add_argument("--level-range", type=float, nargs=2, default=(-33.0, -18.0), metavar=("LO", "HI"),
+    p.add_argument("--level-range", type=float, nargs=2, default=d.level_range, metavar=("LO", "HI"),
                    help="speech level in the mixture, dBFS")
-    p.add_argument("--reverb-prob", type=float, default=0.25, help="probability that a file is reverberated")
-    p.add_argument("--reverb-target", choices=("early", "direct"), default="early",
+    p.add_argument("--reverb-prob", type=float, default=d.reverb_prob, help="probability that a file is reverberated")
+    p.add_argument("--reverb-target", choices=REVERB_TARGETS, default=d.reverb_target,
                    help="clean target of reverberated files: direct path + first 50 ms, or the dry speech")
-    p.add_argument("--rt60-range", type=float, nargs=2, default=(0.2, 1.0), metavar=("LO", "HI"),
+    p.add_argument("--rt60-range", type=float, nargs=2, default=d.rt60_range, metavar=("LO", "HI"),
                    help="RT60 range of the synthetic rooms, seconds")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--valid-files", type=int, default=50, help="number of validation files")
-    size.add_argument("--valid-fraction", type=float, default=None,
+    size.add_argument("--valid-files", type=int, default=d.valid_files, help="number of validation files")
+    size.add_argument("--valid-fraction", type=float, default=d.valid_fraction,
                       help="validation size as a fraction of the training files (overrides --valid-files)")
-    p.add_argument("--test-files", type=int, default=100, help="number of matched test files")
-    p.add_argument("--mismatched-files", type=int, default=100, help="number of test_mismatched files")
-    p.add_argument("--real-test-files", type=int, default=200,
+    p.add_argument("--test-files", type=int, default=d.test_files, help="number of matched test files")
+    p.add_argument("--mismatched-files", type=int, default=d.mismatched_files, help="number of test_mismatched files")
+    p.add_argument("--real-test-files", type=int, default=d.real_test_files,
                    help="number of test_real files (community talkers of held-out languages, real noise)")
     p.add_argument("--min-speech-snr", type=float, default=GateSettings.min_snr_db,
                    help="quality gate: smallest estimated SNR (dB) of a community recording used as clean speech")
-    p.add_argument("--length-range", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN", "MAX"),
+    p.add_argument("--length-range", type=float, nargs=2, default=(d.min_seconds, d.max_seconds), metavar=("MIN", "MAX"),
                    help="utterance length range, seconds")
-    p.add_argument("--real-fraction", type=float, default=0.75,
+    p.add_argument("--real-fraction", type=float, default=d.real_fraction,
                    help="share of training/validation files spoken by real talkers (the rest are TTS voices)")
     p.add_argument("--sources", default="auto",
                    help="comma-separated sources to use, or 'auto' for every installed one "
                         "(see `crpse data sources`)")
-    p.add_argument("--mismatched-noise", default=",".join(DEFAULT_MISMATCHED_NOISE),
+    p.add_argument("--mismatched-noise", default=",".join(d.mismatched_noise),
                    help="comma-separated noise types (or sources) used only in test_mismatched")
-    p.add_argument("--float", dest="subtype", action="store_const", const="FLOAT", default="PCM_16",
+    p.add_argument("--float", dest="subtype", action="store_const", const="FLOAT", default=d.subtype,
                    help="write 32-bit float WAV instead of 16-bit PCM")
     p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
                    help="worker processes (does not change the output)")
