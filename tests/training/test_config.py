@@ -74,3 +74,15 @@ def test_the_command_line_defaults_are_the_configs() -> None:
         for field in dataclasses.fields(TrainConfig)[:-1]:
             assert getattr(config, field.name) == getattr(plain, field.name), (stage, field.name)
     assert option_default("lr", "crp") == 1e-5 and option_default("val_sampler", "dsm") == "pc"
+
+
+def test_sde_options_left_out_keep_the_sdes_own_defaults() -> None:
+    """The SDE's parameters have one home (crpse.sde): the command line only passes on what it is given."""
+    from crpse.sde import BBED, OUVE
+    from crpse.training.runner import _new_model
+
+    base = ("dsm", "--data-dir", "d", "--run-dir", "r", "--backbone", "tiny")
+    assert _new_model(_config(*base), "dsm").sde == BBED()
+    assert _new_model(_config(*base, "--bbed-k", "3.0", "--t-max", "0.9"), "dsm").sde == BBED(k=3.0, t_max=0.9)
+    assert _new_model(_config(*base, "--sde", "ouve", "--t-eps", "0.01"), "dsm").sde == OUVE(t_eps=0.01)
+    assert _config(*base).bbed_k is None  # recorded as "not given", not as a copy of the default

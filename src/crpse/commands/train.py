@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import textwrap
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from crpse.training.config import (
     NORMALIZE,
     PRECISIONS,
     SDES,
+    VALIDATION_OPTIONS,
     TrainConfig,
     option_default,
 )
@@ -112,12 +114,15 @@ class _ConfigAction(argparse.Action):
 def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
     options: dict[str, argparse.Action] = {}  # the options a --config file may set
 
+    config_fields = {f.name for f in fields(TrainConfig)} | set(VALIDATION_OPTIONS)
+
     def add(group: Any, *names: str, **kwargs: Any) -> None:
+        """``group.add_argument``; an option of TrainConfig takes its default from there (:func:`option_default`)."""
+        dest = kwargs.get("dest") or names[0].lstrip("-").replace("-", "_")
+        if "default" not in kwargs and not kwargs.get("required") and dest in config_fields:
+            kwargs["default"] = option_default(dest, stage)
         action = group.add_argument(*names, **kwargs)
         options[action.dest] = action
-
-    def default(name: str) -> Any:
-        return option_default(name, stage)
 
     parser.add_argument("--config", action=_ConfigAction, options=options, metavar="FILE",
                         help="YAML/JSON file of option values (see configs/); give it first")
@@ -129,18 +134,13 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
         help="output folder (keep it outside the repository); an existing run is resumed")
     add(run, "--resume", action="store_true",
         help="require resuming from RUN_DIR/checkpoints/full_state.ckpt (automatic when it exists)")
-    add(run, "--num-frames", type=int, default=default("num_frames"), metavar="T",
-        help="STFT frames per training crop ((T-1)*hop samples)")
-    add(run, "--batch-size", type=int, default=default("batch_size"), metavar="B",
-        help="examples per batch and process")
-    add(run, "--num-workers", type=int, default=default("num_workers"), metavar="N",
-        help="data loader worker processes")
-    add(run, "--normalize", choices=NORMALIZE, default=default("normalize"),
+    add(run, "--num-frames", type=int, metavar="T", help="STFT frames per training crop ((T-1)*hop samples)")
+    add(run, "--batch-size", type=int, metavar="B", help="examples per batch and process")
+    add(run, "--num-workers", type=int, metavar="N", help="data loader worker processes")
+    add(run, "--normalize", choices=NORMALIZE,
         help="divide each crop by the peak of the noisy (reference) or clean crop")
-    add(run, "--downmix", choices=DOWNMIX, default=default("downmix"),
-        help="how multichannel files become mono")
-    add(run, "--seed", type=int, default=default("seed"), metavar="S",
-        help="seed of initialisation, crops, noise and CRP draws")
+    add(run, "--downmix", choices=DOWNMIX, help="how multichannel files become mono")
+    add(run, "--seed", type=int, metavar="S", help="seed of initialisation, crops, noise and CRP draws")
 
     model = parser.add_argument_group("model")
     if stage == "crp":
@@ -149,11 +149,11 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
     else:
         add(model, "--init", type=Path, metavar="CKPT",
             help="start from this checkpoint's weights (model options below are then ignored)")
-    add(model, "--init-weights", choices=INIT_WEIGHTS, default=default("init_weights"),
+    add(model, "--init-weights", choices=INIT_WEIGHTS,
         help="weights the optimiser starts from: the checkpoint's EMA weights, or its raw weights "
              "(the official stage 2); the EMA always continues from the checkpoint's EMA")
     if stage != "crp":
-        add(model, "--backbone", choices=BACKBONES, default=default("backbone"),
+        add(model, "--backbone", choices=BACKBONES,
             help="NCSN++ configuration: the reference's 65.6 M parameters, a ~6x cheaper one, or a "
                  "< 1 M test network")
         add(model, "--nf", type=int, metavar="C", help="override: base channel count")
@@ -162,29 +162,26 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
         add(model, "--attn-resolutions", metavar="R,...",
             help="override: frequency sizes with attention ('none' for no attention)")
         add(model, "--dropout", type=float, metavar="P", help="override: dropout probability")
-        add(model, "--sample-rate", type=int, default=default("sample_rate"), metavar="HZ",
+        add(model, "--sample-rate", type=int, metavar="HZ",
             help="the model's sample rate (files at other rates are resampled)")
     if stage == "dsm":
-        add(model, "--sde", choices=SDES, default=default("sde"), help="the SDE")
-        add(model, "--bbed-k", type=float, default=default("bbed_k"), metavar="K", help="BBED diffusion base k")
-        add(model, "--bbed-c", type=float, default=default("bbed_c"), metavar="C", help="BBED diffusion scale c")
-        add(model, "--ouve-theta", type=float, default=default("ouve_theta"), help="OUVE stiffness")
-        add(model, "--ouve-sigma-min", type=float, default=default("ouve_sigma_min"), help="OUVE sigma_min")
-        add(model, "--ouve-sigma-max", type=float, default=default("ouve_sigma_max"), help="OUVE sigma_max")
-        add(model, "--t-eps", type=float, default=default("t_eps"), help="smallest DSM time (and end of sampling)")
-        add(model, "--t-max", type=float, metavar="T",
-            help="largest DSM time (default: 0.999 for BBED, 1 for OUVE)")
+        add(model, "--sde", choices=SDES, help="the SDE")
+        # no defaults here: an SDE parameter left out keeps the SDE's own (crpse.sde; `crpse info` shows them)
+        add(model, "--bbed-k", type=float, metavar="K", help="BBED diffusion base k (default: the reference's)")
+        add(model, "--bbed-c", type=float, metavar="C", help="BBED diffusion scale c (default: the reference's)")
+        add(model, "--ouve-theta", type=float, help="OUVE stiffness (default: the reference's)")
+        add(model, "--ouve-sigma-min", type=float, help="OUVE sigma_min (default: the reference's)")
+        add(model, "--ouve-sigma-max", type=float, help="OUVE sigma_max (default: the reference's)")
+        add(model, "--t-eps", type=float, help="smallest DSM time and end of sampling (default: the reference's)")
+        add(model, "--t-max", type=float, metavar="T", help="largest DSM time (default: the SDE's, below 1 for BBED)")
 
     optim = parser.add_argument_group("optimisation")
-    add(optim, "--lr", type=float, default=default("lr"), help="Adam learning rate")
-    add(optim, "--ema-decay", type=float, default=default("ema_decay"), metavar="D",
-        help="EMA decay (torch-ema warm-up)")
-    add(optim, "--max-steps", type=int, default=default("max_steps"), metavar="N",
-        help="optimiser steps (-1: no limit)")
+    add(optim, "--lr", type=float, help="Adam learning rate")
+    add(optim, "--ema-decay", type=float, metavar="D", help="EMA decay (torch-ema warm-up)")
+    add(optim, "--max-steps", type=int, metavar="N", help="optimiser steps (-1: no limit)")
     add(optim, "--max-time", metavar="DD:HH:MM:SS", help="stop after this wall time (checkpoint written)")
-    add(optim, "--accumulate-grad-batches", type=int, default=default("accumulate_grad_batches"), metavar="K",
-        help="batches per optimiser step")
-    add(optim, "--gradient-clip", type=float, default=default("gradient_clip"), metavar="NORM",
+    add(optim, "--accumulate-grad-batches", type=int, metavar="K", help="batches per optimiser step")
+    add(optim, "--gradient-clip", type=float, metavar="NORM",
         help="clip the gradient norm (0: no clipping, as the reference)")
 
     if stage == "crp":
@@ -193,12 +190,11 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
             help="reverse steps per training batch, or an inclusive range drawn per batch")
         add(crp, "--t-start", default=f"{CRP_SPEC.t_start:g}", metavar="T|A..B",
             help="reverse start time t_rsp, or a range drawn uniformly per batch")
-        add(crp, "--steps-weighting", choices=STEP_WEIGHTINGS, default=default("steps_weighting"),
+        add(crp, "--steps-weighting", choices=STEP_WEIGHTINGS,
             help="how N is drawn from a --steps range: each N equally often (the reference), or with "
                  "P(N) ~ 1/(N+2) so that every N gets the same compute")
-        add(crp, "--grad-step", choices=GRAD_STEPS, default=default("grad_step"),
-            help="step whose network call gets the gradient (the paper: last)")
-        add(crp, "--schedule", choices=SCHEDULES, default=default("schedule"),
+        add(crp, "--grad-step", choices=GRAD_STEPS, help="step whose network call gets the gradient (the paper: last)")
+        add(crp, "--schedule", choices=SCHEDULES,
             help="time schedule of the reverse grid in training, saved as the model's (uniform: the "
                  "reference's linspace; power: shorter steps towards t_eps; the same for N <= 2)")
         add(crp, "--inference-steps", type=int, metavar="N",
@@ -208,36 +204,30 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
             help="t_start saved as the model's inference setting (default: the largest --t-start)")
 
     val = parser.add_argument_group("validation and checkpoints")
-    add(val, "--val-every", type=int, default=default("val_every"), metavar="N",
-        help="validate every N optimiser steps (0: never)")
-    add(val, "--num-eval-files", type=int, default=default("num_eval_files"), metavar="K",
+    add(val, "--val-every", type=int, metavar="N", help="validate every N optimiser steps (0: never)")
+    add(val, "--num-eval-files", type=int, metavar="K",
         help="validation files enhanced full-length and scored (PESQ, ESTOI, SI-SDR), chosen uniformly")
-    add(val, "--val-loss-batches", type=int, default=default("val_loss_batches"), metavar="N",
+    add(val, "--val-loss-batches", type=int, metavar="N",
         help="validation-loss batches per validation (0: all validation files)")
     if stage != "predictive":
-        add(val, "--val-sampler", choices=("model", *SAMPLERS), default=default("val_sampler"),
+        add(val, "--val-sampler", choices=("model", *SAMPLERS),
             help="sampler for the scored files ('model': the model's inference setting)")
-        add(val, "--val-steps", type=int, default=default("val_steps"), metavar="N",
-            help="sampler steps (unset: the model's)")
+        add(val, "--val-steps", type=int, metavar="N", help="sampler steps (unset: the model's)")
         add(val, "--val-t-start", type=float, metavar="T", help="sampler start time (unset: the model's)")
         add(val, "--val-corrector-steps", type=int, metavar="N", help="PC corrector steps (unset: the model's)")
         add(val, "--val-snr", type=float, metavar="R", help="PC corrector SNR (unset: the model's)")
-    add(val, "--checkpoint-every", type=int, default=default("checkpoint_every"), metavar="N",
+    add(val, "--checkpoint-every", type=int, metavar="N",
         help="write last.ckpt and full_state.ckpt every N optimiser steps (also after each validation)")
 
     hw = parser.add_argument_group("hardware and logging")
-    add(hw, "--accelerator", choices=ACCELERATORS, default=default("accelerator"), help="device type")
-    add(hw, "--devices", default=default("devices"), metavar="N|auto|I,J",
-        help="devices per node: a count, 'auto', or a comma list of indices")
-    add(hw, "--num-nodes", type=int, default=default("num_nodes"), metavar="N", help="machines (DDP)")
-    add(hw, "--strategy", default=default("strategy"), metavar="NAME",
-        help="Lightning strategy: auto, ddp, ddp_spawn, ...")
-    add(hw, "--precision", choices=PRECISIONS, default=default("precision"),
-        help="numeric precision (bf16-mixed on recent GPUs)")
-    add(hw, "--threads", type=int, default=default("threads"), metavar="N",
+    add(hw, "--accelerator", choices=ACCELERATORS, help="device type")
+    add(hw, "--devices", metavar="N|auto|I,J", help="devices per node: a count, 'auto', or a comma list of indices")
+    add(hw, "--num-nodes", type=int, metavar="N", help="machines (DDP)")
+    add(hw, "--strategy", metavar="NAME", help="Lightning strategy: auto, ddp, ddp_spawn, ...")
+    add(hw, "--precision", choices=PRECISIONS, help="numeric precision (bf16-mixed on recent GPUs)")
+    add(hw, "--threads", type=int, metavar="N",
         help="CPU threads for torch (0: torch's default); OMP_WAIT_POLICY defaults to PASSIVE")
-    add(hw, "--log-every", type=int, default=default("log_every"), metavar="N",
-        help="log training values every N steps")
+    add(hw, "--log-every", type=int, metavar="N", help="log training values every N steps")
     add(hw, "--progress-bar", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
         help="show Lightning's progress bar (default: when stderr is a terminal)")
 

@@ -66,12 +66,13 @@ class TrainConfig:
     dropout: float | None = None
     sample_rate: int = 16000
     sde: Literal["bbed", "ouve"] = "bbed"
-    bbed_k: float = 2.6
-    bbed_c: float = 0.52
-    ouve_theta: float = 1.5
-    ouve_sigma_min: float = 0.05
-    ouve_sigma_max: float = 0.5
-    t_eps: float = 0.03
+    # the SDE's parameters; None: the SDE's own default (crpse.sde.BBED / OUVE, the reference's values)
+    bbed_k: float | None = None
+    bbed_c: float | None = None
+    ouve_theta: float | None = None
+    ouve_sigma_min: float | None = None
+    ouve_sigma_max: float | None = None
+    t_eps: float | None = None
     t_max: float | None = None
     # optimisation
     lr: float | None = None  # None: DEFAULT_LR[stage]

@@ -74,12 +74,13 @@ def _new_model(config: TrainConfig, stage: str) -> Model:
     backbone = named_config(config.backbone, **overrides)
     sde: BBED | OUVE | str = "bbed"
     if stage == "dsm":
-        t_max = {} if config.t_max is None else {"t_max": config.t_max}  # None: the SDE's own default
         if config.sde == "bbed":
-            sde = BBED(k=config.bbed_k, c=config.bbed_c, t_eps=config.t_eps, **t_max)
+            given = {"k": config.bbed_k, "c": config.bbed_c, "t_eps": config.t_eps, "t_max": config.t_max}
         else:
-            sde = OUVE(theta=config.ouve_theta, sigma_min=config.ouve_sigma_min, sigma_max=config.ouve_sigma_max,
-                       t_eps=config.t_eps, **t_max)
+            given = {"theta": config.ouve_theta, "sigma_min": config.ouve_sigma_min,
+                     "sigma_max": config.ouve_sigma_max, "t_eps": config.t_eps, "t_max": config.t_max}
+        parameters = {name: value for name, value in given.items() if value is not None}  # None: the SDE's own
+        sde = BBED(**parameters) if config.sde == "bbed" else OUVE(**parameters)
     kind = "predictive" if stage == "predictive" else "score"
     return build_model(backbone, sde=sde, kind=kind, sample_rate=config.sample_rate, seed=config.seed)
 
