@@ -86,3 +86,5 @@ def test_sde_options_left_out_keep_the_sdes_own_defaults() -> None:
     assert _new_model(_config(*base, "--bbed-k", "3.0", "--t-max", "0.9"), "dsm").sde == BBED(k=3.0, t_max=0.9)
     assert _new_model(_config(*base, "--sde", "ouve", "--t-eps", "0.01"), "dsm").sde == OUVE(t_eps=0.01)
     assert _config(*base).bbed_k is None  # recorded as "not given", not as a copy of the default
+    with pytest.raises(ValueError, match="BBED needs 1 < k"):
+        TrainConfig(stage="dsm", data_dir=Path("d"), run_dir=Path("r"), bbed_k=0.5)  # refused before torch loads

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, DSM_VALIDATION, SAMPLERS, SCHEDULES
+from crpse.sde_parameters import BBEDParameters, OUVEParameters
 from crpse.training.config import (
     ACCELERATORS,
     BACKBONES,
@@ -166,14 +167,16 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
             help="the model's sample rate (files at other rates are resampled)")
     if stage == "dsm":
         add(model, "--sde", choices=SDES, help="the SDE")
-        # no defaults here: an SDE parameter left out keeps the SDE's own (crpse.sde; `crpse info` shows them)
-        add(model, "--bbed-k", type=float, metavar="K", help="BBED diffusion base k (default: the reference's)")
-        add(model, "--bbed-c", type=float, metavar="C", help="BBED diffusion scale c (default: the reference's)")
-        add(model, "--ouve-theta", type=float, help="OUVE stiffness (default: the reference's)")
-        add(model, "--ouve-sigma-min", type=float, help="OUVE sigma_min (default: the reference's)")
-        add(model, "--ouve-sigma-max", type=float, help="OUVE sigma_max (default: the reference's)")
-        add(model, "--t-eps", type=float, help="smallest DSM time and end of sampling (default: the reference's)")
-        add(model, "--t-max", type=float, metavar="T", help="largest DSM time (default: the SDE's, below 1 for BBED)")
+        # an SDE parameter left out keeps the SDE's own default (crpse.sde_parameters), shown here
+        bbed, ouve = BBEDParameters, OUVEParameters
+        add(model, "--bbed-k", type=float, metavar="K", help=f"BBED diffusion base k (default: {bbed.k:g})")
+        add(model, "--bbed-c", type=float, metavar="C", help=f"BBED diffusion scale c (default: {bbed.c:g})")
+        add(model, "--ouve-theta", type=float, help=f"OUVE stiffness (default: {ouve.theta:g})")
+        add(model, "--ouve-sigma-min", type=float, help=f"OUVE sigma_min (default: {ouve.sigma_min:g})")
+        add(model, "--ouve-sigma-max", type=float, help=f"OUVE sigma_max (default: {ouve.sigma_max:g})")
+        add(model, "--t-eps", type=float, help=f"smallest DSM time (and end of sampling) (default: {bbed.t_eps:g})")
+        add(model, "--t-max", type=float, metavar="T",
+            help=f"largest DSM time (default: {bbed.t_max:g} for BBED, {ouve.t_max:g} for OUVE)")
 
     optim = parser.add_argument_group("optimisation")
     add(optim, "--lr", type=float, help="Adam learning rate")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from crpse.sampler_spec import CRP_SPEC, DSM_VALIDATION, SamplerRequest, Schedule
+from crpse.sde_parameters import BBEDParameters, OUVEParameters
 from crpse.training.settings import GRAD_STEPS, STAGES, STEP_WEIGHTINGS, Stage, TrainSettings
 
 #: how a training crop is normalised: by the peak of the noisy (reference) or the clean crop, or not at all
@@ -66,7 +67,7 @@ class TrainConfig:
     dropout: float | None = None
     sample_rate: int = 16000
     sde: Literal["bbed", "ouve"] = "bbed"
-    # the SDE's parameters; None: the SDE's own default (crpse.sde.BBED / OUVE, the reference's values)
+    # the SDE's parameters; None: the SDE's own default (crpse.sde_parameters, the reference's values)
     bbed_k: float | None = None
     bbed_c: float | None = None
     ouve_theta: float | None = None
@@ -137,6 +138,17 @@ class TrainConfig:
             raise ValueError(f"--max-steps must be positive or -1 (no limit), got {self.max_steps}")
         if self.stage == "crp" and self.init is None:
             raise ValueError("the crp stage needs --init (a stage-1 checkpoint)")
+        parameters = BBEDParameters if self.sde == "bbed" else OUVEParameters
+        parameters(**self.sde_parameters())  # raises on a value out of range, before anything is built
+
+    def sde_parameters(self) -> dict[str, float]:
+        """The SDE parameters given (``{"k": 3.0}``); those left out keep the SDE's own defaults."""
+        if self.sde == "bbed":
+            given = {"k": self.bbed_k, "c": self.bbed_c, "t_eps": self.t_eps, "t_max": self.t_max}
+        else:
+            given = {"theta": self.ouve_theta, "sigma_min": self.ouve_sigma_min, "sigma_max": self.ouve_sigma_max,
+                     "t_eps": self.t_eps, "t_max": self.t_max}
+        return {name: value for name, value in given.items() if value is not None}
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> TrainConfig:

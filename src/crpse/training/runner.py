@@ -74,13 +74,7 @@ def _new_model(config: TrainConfig, stage: str) -> Model:
     backbone = named_config(config.backbone, **overrides)
     sde: BBED | OUVE | str = "bbed"
     if stage == "dsm":
-        if config.sde == "bbed":
-            given = {"k": config.bbed_k, "c": config.bbed_c, "t_eps": config.t_eps, "t_max": config.t_max}
-        else:
-            given = {"theta": config.ouve_theta, "sigma_min": config.ouve_sigma_min,
-                     "sigma_max": config.ouve_sigma_max, "t_eps": config.t_eps, "t_max": config.t_max}
-        parameters = {name: value for name, value in given.items() if value is not None}  # None: the SDE's own
-        sde = BBED(**parameters) if config.sde == "bbed" else OUVE(**parameters)
+        sde = (BBED if config.sde == "bbed" else OUVE)(**config.sde_parameters())
     kind = "predictive" if stage == "predictive" else "score"
     return build_model(backbone, sde=sde, kind=kind, sample_rate=config.sample_rate, seed=config.seed)
 
