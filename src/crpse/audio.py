@@ -23,7 +23,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 import soundfile as sf
 
-from crpse.files import create_temporary_sibling
+from crpse.files import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -405,9 +405,11 @@ class AtomicAudioWriter:
         self._clip = is_integer_subtype(subtype)
         self._handle: sf.SoundFile | None = None
         self._temp: Path | None = None
+        self._output: contextlib.ExitStack | None = None
 
     def __enter__(self) -> AtomicAudioWriter:
-        self._temp = temp = create_temporary_sibling(self.destination)
+        self._output = contextlib.ExitStack()
+        self._temp = temp = self._output.enter_context(atomic_output(self.destination))
         try:
             self._handle = sf.SoundFile(
                 temp,
@@ -452,17 +454,18 @@ class AtomicAudioWriter:
             assert self._temp is not None
             if self.format == "OGG":
                 fix_ogg_serial(self._temp)
-            os.replace(self._temp, self.destination)
-            self._temp = None
         except BaseException:
             self._discard()
             raise
+        output, self._output, self._temp = self._output, None, None
+        output.close()  # crpse.files.atomic_output: flush to disk, rename into place
 
     def _discard(self) -> None:
-        if self._temp is not None:
-            with contextlib.suppress(OSError):
-                self._temp.unlink()
-            self._temp = None
+        """Remove the temporary file (crpse.files.atomic_output's cleanup)."""
+        output, self._output, self._temp = self._output, None, None
+        if output is not None:
+            with contextlib.suppress(BaseException):
+                output.__exit__(RuntimeError, RuntimeError("discarded"), None)
 
 
 #: libsndfile's SFC_SET_ADD_PEAK_CHUNK command (sndfile.h), not exported by soundfile
