@@ -238,7 +238,7 @@ print(json.dumps([os.waitstatus_to_exitcode(status), time.perf_counter() - start
 """
 
 
-def _child(command: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+def measure_child(command: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """Run ``command``; returns its ``(wall s, CPU s, peak RSS MiB)``. Raises RuntimeError when it fails."""
     if not hasattr(os, "fork"):  # no per-child usage here
         start = time.perf_counter()
@@ -279,7 +279,7 @@ def time_end_to_end(
             command += ["--model", model]
         for _ in range(repeats):
             for backend in backends:
-                runs[backend].append(_child([*command, "--backend", backend], _child_env(threads)))
+                runs[backend].append(measure_child([*command, "--backend", backend], _child_env(threads)))
     rows = []
     for backend, done in runs.items():
         walls = [r[0] for r in done]
@@ -303,9 +303,9 @@ def time_start_up(
     runs: dict[str, list[tuple[float, float, float]]] = {backend: [] for backend in backends}
     empty = []
     for _ in range(repeats):
-        empty.append(_child(baseline)[0])
+        empty.append(measure_child(baseline)[0])
         for backend in backends:
-            runs[backend].append(_child([sys.executable, "-c", code, backend, *([model] if model else [])],
+            runs[backend].append(measure_child([sys.executable, "-c", code, backend, *([model] if model else [])],
                                         _child_env(threads)))
     rows = []
     for backend, done in runs.items():
