@@ -29,7 +29,7 @@ counter-based generator, :func:`positional_noise`), not of the batch or the wind
 The default seed is 0, so repeated runs give identical files; ``seed=None`` draws a fresh random seed.
 
 Only the windows -> windows step depends on the backend (:mod:`crpse.backends.inference`); everything else here is
-numpy. With the ``onnxruntime`` backend and a ready graph, enhancing never imports torch.
+numpy. With a graph backend (``onnxruntime``, ``openvino``) and a ready graph, enhancing never imports torch.
 """
 
 from __future__ import annotations
@@ -190,8 +190,9 @@ class Enhancer:
             ``None`` or ``0`` enhances each signal in one piece (memory then grows with length).
         overlap: overlap of consecutive windows in seconds (at most half the window), cross-faded.
         batch_size: single-channel windows per network call.
-        backend: how the network runs (:mod:`crpse.backends`): ``auto`` (the fastest faithful path), ``eager`` or
-            ``onnxruntime`` (the sampler as a cached ONNX graph; a cached graph runs without importing torch).
+        backend: how the network runs (:mod:`crpse.backends`): ``auto`` (the fastest faithful path), ``eager``,
+            ``onnxruntime`` (the sampler as a cached ONNX graph; a cached graph runs without importing torch) or
+            ``openvino`` (the same graph run by OpenVINO).
         precision: ``fp32``, ``bf16`` (hardware with native bf16 only) or ``auto`` (fp32 unless bf16's measured
             quality cost is below the limit). An eager model is put in the backend's memory layout in place.
         cache_dir: where exported graphs are kept (default: :func:`crpse.backends.ort.default_cache_dir`).
@@ -482,7 +483,7 @@ class Enhancer:
 
         The windows are padded to the STFT's minimum, the sampler noise of their positions is drawn
         (:func:`positional_noise`) and the backend's windows step runs (:class:`crpse.backends.eager.EagerWindows`
-        or :class:`crpse.backends.ort.OrtWindows`: STFT, frame padding, sampler, iSTFT).
+        or :class:`crpse.backends.ort.GraphWindows`: STFT, frame padding, sampler, iSTFT).
 
         Args:
             waves: ``float32 [B, n]`` windows, already divided by the signal's peak.

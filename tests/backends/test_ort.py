@@ -15,14 +15,12 @@ import torch
 
 from crpse import backends
 from crpse.backends import export
-from crpse.backends.export import SamplerGraph, export_sampler_graph, graph_metadata
+from crpse.backends.export import export_sampler_graph, graph_metadata
 from crpse.backends.ort import OrtGraph, default_cache_dir, file_sha256, graph_path
-from crpse.checkpoint import save_model
 from crpse.enhancer import Enhancer
 from crpse.model_info import ModelInfo
-from crpse.nn.ncsnpp import named_config
 from crpse.sampler_spec import SamplerRequest
-from crpse.score_model import build_model
+from tests.backends.conftest import assert_graph_matches_eager, micro_model, noise_audio, relative_error
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -30,32 +28,8 @@ pytest.importorskip("onnx")
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def _micro(kind: str = "score") -> torch.nn.Module:
-    config = named_config("tiny", nf=8, ch_mult=(1, 2, 1, 1, 1, 1, 1), attn_resolutions=(16,))
-    model = build_model(config, kind=kind, seed=0).eval()  # type: ignore[arg-type]
-    for parameter in model.parameters():  # non-zero residual branches
-        if parameter.dim() > 1:
-            torch.nn.init.normal_(parameter, std=0.1, generator=torch.Generator().manual_seed(parameter.numel()))
-    return model
-
-
-def _relative_error(got: np.ndarray, expected: np.ndarray) -> float:
-    return float(np.abs(got - expected).max() / np.abs(expected).max())
-
-
-def _audio(seconds: float = 2.0, seed: int = 1) -> np.ndarray:
-    return (np.random.default_rng(seed).standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def micro_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("ort") / "micro.ckpt"
-    save_model(path, _micro())
-    return path
-
-
 def test_real_view_is_the_complex_model() -> None:
-    model = _micro()
+    model = micro_model()
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, 1, 256, 64, dtype=torch.complex64, generator=generator)
     y = torch.randn(2, 1, 256, 64, dtype=torch.complex64, generator=generator)
@@ -79,25 +53,17 @@ def test_real_view_is_the_complex_model() -> None:
     ids=["crp-1-step", "crp-2-steps", "pc", "ode-heun", "predictive"],
 )
 def test_graph_matches_eager_fp32_with_dynamic_batch_and_frames(kind: str, request_: dict, tmp_path: Path) -> None:
-    model = _micro(kind)
+    model = micro_model(kind)
     info = ModelInfo.of(model)
     spec = info.resolve(SamplerRequest.from_options(**request_))
     path = export_sampler_graph(model, spec, tmp_path / "g.onnx", graph_metadata(info, spec, None))
     graph = OrtGraph(path, threads=1)
     assert graph.info == info and graph.spec == spec and graph.checkpoint_sha256 is None
-    generator = torch.Generator().manual_seed(5)
-    for batch, frames in [(1, 192), (3, 64)]:  # the export's example was 2 x 128
-        y = torch.randn(batch, 2, 256, frames, generator=generator)
-        noise = None if spec is None else torch.randn(spec.noise_draws, batch, 2, 256, frames, generator=generator)
-        with torch.inference_mode():
-            expected = SamplerGraph(model, spec)(y, noise).numpy()
-        got = graph.run(y.numpy(), None if noise is None else noise.numpy())
-        assert got.shape == expected.shape == (batch, 2, 256, frames)
-        assert _relative_error(got, expected) <= 1e-4
+    assert_graph_matches_eager(graph, model, spec)
 
 
 def test_too_many_network_calls_are_not_unrolled(tmp_path: Path) -> None:
-    model = _micro()
+    model = micro_model()
     spec = ModelInfo.of(model).resolve(SamplerRequest(sampler="pc", steps=30))
     with pytest.raises(export.ExportError, match="60 network calls"):
         export_sampler_graph(model, spec, tmp_path / "g.onnx", {})
@@ -107,13 +73,13 @@ def test_too_many_network_calls_are_not_unrolled(tmp_path: Path) -> None:
 def test_enhancer_on_onnxruntime_matches_eager_and_caches_the_graph(
     micro_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    audio = _audio()
+    audio = noise_audio()
     # output_limits=None: the random micro model returns loud noise, which the output guard would refuse
     settings = dict(window=1.0, overlap=0.25, batch_size=2, output_limits=None)
     eager = Enhancer(micro_checkpoint, backend="eager", precision="fp32", **settings)(audio, 16000)
     enhancer = Enhancer(micro_checkpoint, backend="onnxruntime", **settings)
     assert enhancer.backend.name == "onnxruntime" and "onnxruntime fp32" in enhancer.describe()
-    assert _relative_error(enhancer(audio, 16000), eager) <= 1e-4
+    assert relative_error(enhancer(audio, 16000), eager) <= 1e-4
     cached = graph_path(default_cache_dir(), file_sha256(micro_checkpoint), SamplerRequest())
     assert cached.is_file()
     assert json.loads(OrtGraph(cached).session.get_modelmeta().custom_metadata_map["crpse"])["checkpoint_sha256"] == (
@@ -134,7 +100,7 @@ def test_enhancer_on_onnxruntime_matches_eager_and_caches_the_graph(
 
 
 def test_a_model_object_is_cached_by_content(tmp_path: Path) -> None:
-    model = _micro()
+    model = micro_model()
     first = Enhancer(model, backend="onnxruntime", cache_dir=tmp_path, output_limits=None)
     assert first.backend.name == "onnxruntime" and first.model is model
     assert len(list((tmp_path / "graphs").glob("*.onnx"))) == 1
@@ -142,23 +108,11 @@ def test_a_model_object_is_cached_by_content(tmp_path: Path) -> None:
     assert len(list((tmp_path / "graphs").glob("*.onnx"))) == 1
 
 
-def test_missing_runtime_falls_back_to_eager_with_one_line(
-    micro_checkpoint: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setattr(backends, "onnxruntime_installed", lambda: False)
-    with caplog.at_level(logging.WARNING, logger="crpse.enhancer"):
-        enhancer = Enhancer(micro_checkpoint, backend="onnxruntime", output_limits=None)
-    assert enhancer.backend.name == "eager"
-    assert [r.getMessage() for r in caplog.records] == [
-        "onnxruntime is not installed (pip install 'crpse[onnx]'): running eager fp32"
-    ]
-
-
 def test_failed_export_falls_back_to_eager_with_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="crpse.enhancer"):
-        pc = Enhancer(_micro(), backend="onnxruntime", sampler="pc", steps=30, cache_dir=tmp_path,
+        pc = Enhancer(micro_model(), backend="onnxruntime", sampler="pc", steps=30, cache_dir=tmp_path,
                       output_limits=None)
     assert pc.backend.name == "eager" and "60 network calls are too many to unroll" in caplog.records[-1].getMessage()
 
@@ -168,7 +122,7 @@ def test_failed_export_falls_back_to_eager_with_one_line(
     monkeypatch.setattr(export, "export_sampler_graph", broken)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="crpse.enhancer"):
-        enhancer = Enhancer(_micro(), backend="onnxruntime", cache_dir=tmp_path, output_limits=None)
+        enhancer = Enhancer(micro_model(), backend="onnxruntime", cache_dir=tmp_path, output_limits=None)
     assert enhancer.backend.name == "eager"
     (message,) = [r.getMessage() for r in caplog.records]
     assert message == (
@@ -188,7 +142,7 @@ def test_a_cached_graph_runs_without_importing_torch(micro_checkpoint: Path, tmp
 
     Enhancer(micro_checkpoint, backend="onnxruntime", output_limits=None)  # exports into the session's cache
     noisy = tmp_path / "noisy.wav"
-    sf.write(noisy, _audio(1.5), 16000)
+    sf.write(noisy, noise_audio(1.5), 16000)
     script = f"""
 import sys
 from crpse.enhancer import Enhancer

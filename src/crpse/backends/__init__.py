@@ -17,12 +17,18 @@ Paths (figures in BENCHMARKS.md section 8.3):
   and run by ONNX Runtime, with the STFT in numpy (:mod:`crpse.backends.ort`). A cached graph runs without
   importing torch at all. Faithful: parity-tested against eager fp32 to a max relative error of 1e-4. When the
   runtime is missing or the export fails, the eager path runs instead, with a one-line notice.
+* ``openvino`` ``fp32`` (CPU; the ``openvino`` extra): the same cached graph, compiled by OpenVINO's CPU plugin
+  with its inference precision set to f32 explicitly (OpenVINO's own default is bf16 wherever the CPU has it), and
+  OpenVINO's compiled-model cache next to the graphs (:mod:`crpse.backends.openvino`). Faithful, parity-tested like
+  ``onnxruntime``; fallbacks the same. ``openvino`` ``bf16``: only when asked for and where the CPU has native bf16;
+  not faithful (BENCHMARKS.md section 14: larger errors than eager bf16), so ``auto`` never picks it.
 * ``auto``: the fastest faithful path. ``precision="auto"`` is fp32 until bf16's quality cost has been measured
   below :data:`BF16_MAX_PESQ_COST` for the model; :data:`BF16_MEASURED_PESQ_COST` records that measurement (done
   for the bundled model, below the limit: so ``auto`` runs bf16 where the hardware has native bf16). On CPU with
   fp32, ``auto`` runs ``onnxruntime`` when the model's graph for the setting is ready (shipped with the package or
   in the cache; measured faster to start, BENCHMARKS.md section 12), and eager otherwise (an export costs seconds,
-  so ``auto`` never starts one: ``--backend onnxruntime`` does, once per model and setting).
+  so ``auto`` never starts one: ``--backend onnxruntime`` does, once per model and setting). ``auto`` never picks
+  ``openvino``: measured, it was not faster than ``auto``'s choice on the CPU it was measured on (section 14).
 
 This module loads without torch (the eager methods import it), so that the ONNX Runtime path never loads it.
 """
@@ -41,10 +47,13 @@ if TYPE_CHECKING:
     import torch
 
 #: ``--backend`` choices
-BACKENDS = ("auto", "eager", "onnxruntime")
-#: the packages the ``onnxruntime`` backend needs (``pip install 'crpse[onnx]'``): the runtime, and the exporter's
-#: ONNX library (a cached graph needs only the runtime)
-ONNX_EXTRA = "onnx"
+BACKENDS = ("auto", "eager", "onnxruntime", "openvino")
+#: the backends that run the exported sampler graph (:mod:`crpse.backends.export`), and the optional extra each
+#: needs (``pip install 'crpse[EXTRA]'``: the runtime, and the exporter's ONNX library; a cached graph needs only
+#: the runtime)
+GRAPH_BACKENDS = {"onnxruntime": "onnx", "openvino": "openvino"}
+#: the extra of the ``onnxruntime`` backend
+ONNX_EXTRA = GRAPH_BACKENDS["onnxruntime"]
 #: ``--precision`` choices
 PRECISIONS = ("auto", "fp32", "bf16")
 #: ``auto`` may pick bf16 only when its mean PESQ cost against fp32 on a test split is below this
@@ -89,6 +98,16 @@ def onnxruntime_installed() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+def openvino_installed() -> bool:
+    """Whether OpenVINO's runtime can be imported (checked without importing it)."""
+    return importlib.util.find_spec("openvino") is not None
+
+
+def graph_runtime_installed(backend: str) -> bool:
+    """Whether the runtime of a graph backend (:data:`GRAPH_BACKENDS`) can be imported."""
+    return onnxruntime_installed() if backend == "onnxruntime" else openvino_installed()
+
+
 def cuda_possible() -> bool:
     """Whether this machine could have a CUDA device, answered without loading torch: CUDA needs the NVIDIA
     driver's device files. ``False`` means certainly none; ``True`` means ask torch."""
@@ -100,7 +119,7 @@ class InferenceBackend:
     """A resolved inference path.
 
     Attributes:
-        name: ``eager`` or ``onnxruntime``.
+        name: ``eager``, ``onnxruntime`` or ``openvino``.
         precision: ``fp32`` or ``bf16``.
         channels_last: whether 4-D weights and feature maps use the channels-last layout (eager).
         reason: why ``auto`` chose this, or why the path asked for could not run (empty when the user's choice
@@ -145,12 +164,13 @@ def select_backend(
     """Resolve the ``backend``/``precision`` options for ``device``.
 
     ``auto`` resolves to an eager path here; whether a ready ONNX graph replaces it is decided where the model is
-    known (:func:`crpse.backends.inference.open_inference`). ``onnxruntime`` without the runtime installed resolves
-    to eager fp32 with the reason in :attr:`InferenceBackend.reason` (shown as a one-line notice).
+    known (:func:`crpse.backends.inference.open_inference`). A graph backend (``onnxruntime``, ``openvino``) without
+    its runtime installed resolves to eager (fp32, or bf16 when asked for) with the reason in
+    :attr:`InferenceBackend.reason` (shown as a one-line notice). ``openvino`` runs fp32 unless bf16 is asked for.
 
     Raises:
-        ValueError: an unknown choice, bf16 asked for on hardware without native bf16, or ``onnxruntime`` with bf16
-            or on a device other than the CPU.
+        ValueError: an unknown choice, bf16 asked for on hardware without native bf16, ``onnxruntime`` with bf16,
+            or a graph backend on a device other than the CPU.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -158,22 +178,22 @@ def select_backend(
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     kind = device_type(device)
     channels_last = kind == "cpu"
-    if backend == "onnxruntime":
-        if kind != "cpu":
-            raise ValueError(
-                f"the onnxruntime backend runs on the CPU, not {device}; use --device cpu or another backend"
-            )
-        if precision == "bf16":
-            raise ValueError("the onnxruntime backend runs fp32 only; use --precision fp32 or auto, or --backend eager")
-        if not onnxruntime_installed():
-            reason = f"onnxruntime is not installed (pip install 'crpse[{ONNX_EXTRA}]'): running eager fp32"
-            return InferenceBackend("eager", "fp32", channels_last, reason)
-        return InferenceBackend("onnxruntime", "fp32", False)
+    if backend in GRAPH_BACKENDS and kind != "cpu":
+        raise ValueError(f"the {backend} backend runs on the CPU, not {device}; use --device cpu or another backend")
+    if backend == "onnxruntime" and precision == "bf16":
+        raise ValueError("the onnxruntime backend runs fp32 only; use --precision fp32 or auto, or --backend eager")
     if precision == "bf16" and not native_bf16(device):
         raise ValueError(
             f"bf16 needs native bf16 hardware (avx512_bf16/amx_bf16 CPU or a bf16 GPU), which {device} lacks; "
             "use --precision fp32 or auto"
         )
+    if backend in GRAPH_BACKENDS:
+        precision = "bf16" if precision == "bf16" else "fp32"  # a graph backend's auto: the faithful fp32
+        if not graph_runtime_installed(backend):
+            reason = (f"{backend} is not installed (pip install 'crpse[{GRAPH_BACKENDS[backend]}]'): "
+                      f"running eager {precision}")
+            return InferenceBackend("eager", precision, channels_last, reason)
+        return InferenceBackend(backend, precision, False)
     reason = ""
     if precision == "auto":
         precision = "fp32"

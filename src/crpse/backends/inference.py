@@ -2,11 +2,12 @@
 
 :func:`open_inference` is the one place where a backend choice meets a model. In order:
 
-1. When the ``onnxruntime`` path is wanted (asked for, or ``auto`` on a CPU with fp32 and ONNX Runtime installed)
-   and the model is a checkpoint whose graph for the asked setting is ready (in the cache or shipped next to the
-   checkpoint, :mod:`crpse.backends.ort`), that graph runs: torch is not imported.
-2. Otherwise the torch model is loaded. An explicit ``onnxruntime`` exports the graph into the cache
-   (:mod:`crpse.backends.export`) and runs it; when that fails, or ONNX Runtime is missing, the eager path runs and
+1. When a graph path is wanted (``onnxruntime`` or ``openvino`` asked for, or ``auto`` on a CPU with fp32 and ONNX
+   Runtime installed) and the model is a checkpoint whose graph for the asked setting is ready (in the cache or
+   shipped next to the checkpoint, :mod:`crpse.backends.ort`), that graph runs in the backend's runtime
+   (:mod:`crpse.backends.ort`, :mod:`crpse.backends.openvino`): torch is not imported.
+2. Otherwise the torch model is loaded. An explicit graph backend exports the graph into the cache
+   (:mod:`crpse.backends.export`) and runs it; when that fails, or its runtime is missing, the eager path runs and
    :attr:`Inference.notice` says why in one line.
 3. Otherwise the eager path runs.
 """
@@ -23,18 +24,27 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crpse.backends import InferenceBackend, cuda_possible, device_type, onnxruntime_installed, select_backend
+from crpse.backends import (
+    GRAPH_BACKENDS,
+    InferenceBackend,
+    cuda_possible,
+    device_type,
+    onnxruntime_installed,
+    select_backend,
+)
 from crpse.model_info import ModelInfo
 from crpse.sampler_spec import SamplerRequest, SamplerSpec
 
 if TYPE_CHECKING:
     import torch
 
-    from crpse.backends.ort import OrtGraph
+    from crpse.backends.ort import LoadedGraph
     from crpse.score_model import Model
 
 #: ``(waves float32 [B, L], noise complex64 [D, B, F, T'] | None, pad_mode) -> float32 [B, L]``
 WindowsStep = Callable[[np.ndarray, "np.ndarray | None", str], np.ndarray]
+#: ``graph file -> graph loaded in the chosen runtime``
+GraphLoader = Callable[[Path], "LoadedGraph"]
 
 
 @dataclass
@@ -74,7 +84,7 @@ def open_inference(
 
     Args:
         cache_dir: the graph cache (default :func:`crpse.backends.ort.default_cache_dir`).
-        threads: ONNX Runtime's intra-op threads (default: its own, one per physical core).
+        threads: the graph runtime's threads (default: ``$OMP_NUM_THREADS``, else the runtime's own default).
 
     Raises:
         ValueError: invalid options or settings. FileNotFoundError: no such checkpoint.
@@ -82,36 +92,39 @@ def open_inference(
     from_file = model is None or isinstance(model, (str, os.PathLike))
     target = _device_for_choice(model, device, from_file)
     choice = select_backend(backend, precision, target)
-    notice = choice.reason if backend == "onnxruntime" and choice.name != "onnxruntime" else ""
-    wants_graph = choice.name == "onnxruntime" or (
+    notice = choice.reason if backend in GRAPH_BACKENDS and choice.name != backend else ""
+    wants_graph = choice.name in GRAPH_BACKENDS or (
         backend == "auto" and choice.precision == "fp32" and device_type(target) == "cpu" and onnxruntime_installed()
     )
     from crpse.backends.ort import default_cache_dir
 
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    graph_choice = choice if choice.name in GRAPH_BACKENDS else InferenceBackend("onnxruntime", "fp32", False)
+    load_graph = _graph_loader(graph_choice, cache, threads)
     checkpoint: Path | None = None
     if from_file:
         from crpse.assets import resolve_model
 
         checkpoint = resolve_model(model)  # type: ignore[arg-type]
         if wants_graph and checkpoint.is_file():
-            graph = _ready_graph(checkpoint, request, cache, threads)
+            graph = _ready_graph(checkpoint, request, cache, load_graph)
             if graph is not None:
-                reason = "auto: a ready ONNX graph, faster than eager on CPU" if backend == "auto" else ""
-                chosen = InferenceBackend("onnxruntime", "fp32", False, reason)
-                return _graph_inference(graph, chosen, lambda: _load_torch_model(checkpoint, "cpu"))
+                if backend == "auto":
+                    graph_choice = InferenceBackend("onnxruntime", "fp32", False,
+                                                    "auto: a ready ONNX graph, faster than eager on CPU")
+                return _graph_inference(graph, graph_choice, lambda: _load_torch_model(checkpoint, "cpu"))
 
     from crpse.backends.eager import EagerWindows, load_inference_model
 
     torch_model, resolved = load_inference_model(model, device)  # type: ignore[arg-type]
     info = ModelInfo.of(torch_model)
     spec = info.resolve(request)
-    if choice.name == "onnxruntime":
+    if choice.name in GRAPH_BACKENDS:
         try:
-            graph = _export_graph(torch_model, info, spec, checkpoint, request, cache, threads)
+            graph = _export_graph(torch_model, info, spec, checkpoint, request, cache, load_graph)
         except Exception as error:  # noqa: BLE001 - any exporter failure falls back to the eager path
-            notice = f"onnxruntime: the graph export failed ({_one_line(error)}): running eager fp32"
-            choice = InferenceBackend("eager", "fp32", device_type(resolved) == "cpu", notice)
+            notice = f"{choice.name}: the graph export failed ({_one_line(error)}): running eager {choice.precision}"
+            choice = InferenceBackend("eager", choice.precision, device_type(resolved) == "cpu", notice)
         else:
             return _graph_inference(graph, choice, lambda: torch_model)
     return Inference(info, spec, EagerWindows(torch_model, resolved, choice, spec), choice, resolved,
@@ -129,24 +142,44 @@ def _device_for_choice(model: Any, device: Any, from_file: bool) -> Any:
     return resolve_device(device) if from_file else model_device(model)
 
 
-def _graph_inference(graph: OrtGraph, backend: InferenceBackend, load_model: Callable[[], Model]) -> Inference:
-    from crpse.backends.ort import OrtWindows
+def _graph_inference(graph: LoadedGraph, backend: InferenceBackend, load_model: Callable[[], Model]) -> Inference:
+    from crpse.backends.ort import GraphWindows
 
-    return Inference(graph.info, graph.spec, OrtWindows(graph), backend, "cpu", load_model)
+    return Inference(graph.info, graph.spec, GraphWindows(graph), backend, "cpu", load_model)
 
 
-def _ready_graph(checkpoint: Path, request: SamplerRequest, cache: Path, threads: int | None) -> OrtGraph | None:
+def _graph_loader(backend: InferenceBackend, cache: Path, threads: int | None) -> GraphLoader:
+    """How a graph file is loaded for ``backend`` (``onnxruntime``, or ``openvino`` at its precision, with its
+    compiled-model cache in ``cache``); the runtime is imported only when a graph is loaded."""
+    if backend.name == "openvino":
+
+        def load_openvino(path: Path) -> LoadedGraph:
+            from crpse.backends.openvino import OpenVinoGraph
+
+            return OpenVinoGraph(path, threads, backend.precision, cache)
+
+        return load_openvino
+
+    def load_onnxruntime(path: Path) -> LoadedGraph:
+        from crpse.backends.ort import OrtGraph
+
+        return OrtGraph(path, threads)
+
+    return load_onnxruntime
+
+
+def _ready_graph(checkpoint: Path, request: SamplerRequest, cache: Path, load: GraphLoader) -> LoadedGraph | None:
     """The cached graph of ``checkpoint`` for ``request``, else one shipped next to it for the model's own setting
-    whose recorded checkpoint hash matches; ``None`` when neither exists."""
-    from crpse.backends.ort import OrtGraph, file_sha256, graph_path, shipped_graph_path
+    whose recorded checkpoint hash matches, loaded by ``load``; ``None`` when neither exists."""
+    from crpse.backends.ort import file_sha256, graph_path, shipped_graph_path
 
     digest = file_sha256(checkpoint)
     cached = graph_path(cache, digest, request)
     if cached.is_file():
-        return OrtGraph(cached, threads)
+        return load(cached)
     shipped = shipped_graph_path(checkpoint)
     if request.is_empty() and shipped.is_file():
-        graph = OrtGraph(shipped, threads)
+        graph = load(shipped)
         if graph.checkpoint_sha256 == digest:
             return graph
     return None
@@ -154,15 +187,15 @@ def _ready_graph(checkpoint: Path, request: SamplerRequest, cache: Path, threads
 
 def _export_graph(
     model: Model, info: ModelInfo, spec: SamplerSpec | None, checkpoint: Path | None, request: SamplerRequest,
-    cache: Path, threads: int | None,
-) -> OrtGraph:
-    from crpse.backends.ort import OrtGraph, file_sha256, graph_path
+    cache: Path, load: GraphLoader,
+) -> LoadedGraph:
+    from crpse.backends.ort import file_sha256, graph_path
 
     digest = file_sha256(checkpoint) if checkpoint is not None else None
     path = graph_path(cache, digest or model_sha256(model), request)
     if not path.is_file():
         export_graph(model, info, spec, digest, path)
-    return OrtGraph(path, threads)
+    return load(path)
 
 
 def export_graph(model: Model, info: ModelInfo, spec: SamplerSpec | None, checkpoint_sha256: str | None,

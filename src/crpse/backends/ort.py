@@ -1,4 +1,6 @@
-"""The ``onnxruntime`` backend's run side: find a model's sampler graph, load it, enhance windows with it (torch-free).
+"""The graph backends' run side: find a model's sampler graph, load it in ONNX Runtime, enhance windows with it
+(torch-free). The cache, the recorded facts and the windows step are shared with the ``openvino`` backend
+(:mod:`crpse.backends.openvino`), which runs the same graph files.
 
 Graphs are exported by :mod:`crpse.backends.export` and kept in a disk cache, one file per model and sampler setting:
 ``CACHE/graphs/<key>.onnx``, where ``CACHE`` is :func:`default_cache_dir` (``$CRPSE_CACHE_DIR``, else
@@ -10,9 +12,9 @@ checkpoint (``model.ckpt`` + ``model.onnx``; the bundled model has one, built by
 it is used for the model's own setting when the checkpoint hash it records matches the file.
 
 Each graph records what the pipeline needs (:class:`~crpse.model_info.ModelInfo`, the resolved sampler setting)
-as JSON metadata, so a cached graph runs without torch and without the checkpoint: the Enhancer's windowing,
-normalisation and guards are shared with the eager path, and :class:`OrtWindows` does the STFT in numpy
-(:mod:`crpse.spectral_numpy`) around the graph.
+as JSON metadata (:class:`GraphFacts`), so a cached graph runs without torch and without the checkpoint: the
+Enhancer's windowing, normalisation and guards are shared with the eager path, and :class:`GraphWindows` does the
+STFT in numpy (:mod:`crpse.spectral_numpy`) around the graph.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import os
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -81,8 +83,9 @@ def shipped_graph_path(checkpoint: str | os.PathLike[str]) -> Path:
     return Path(checkpoint).with_suffix(".onnx")
 
 
-class OrtGraph:
-    """A loaded sampler graph: an ONNX Runtime session plus the facts it records.
+class GraphFacts:
+    """What a sampler graph records about itself (:func:`crpse.backends.export.graph_metadata`), read from its JSON
+    metadata entry :data:`METADATA_KEY`.
 
     Attributes:
         path: the graph file.
@@ -91,24 +94,44 @@ class OrtGraph:
         checkpoint_sha256: the checkpoint it was exported from (``None``: a model object).
     """
 
+    def __init__(self, path: str | os.PathLike[str], recorded: str) -> None:
+        facts: dict[str, Any] = json.loads(recorded)
+        self.path = Path(path)
+        self.info = ModelInfo.from_dict(facts["model"])
+        self.spec = None if facts["spec"] is None else SamplerSpec.from_dict(facts["spec"])
+        self.checkpoint_sha256: str | None = facts.get("checkpoint_sha256")
+
+
+class LoadedGraph(Protocol):
+    """A sampler graph loaded in a runtime (:class:`OrtGraph`, :class:`crpse.backends.openvino.OpenVinoGraph`)."""
+
+    path: Path
+    info: ModelInfo
+    spec: SamplerSpec | None
+    checkpoint_sha256: str | None
+
+    def run(self, y: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+        """``float32 [B, 2, F, T]`` real-view spectrogram (+ ``[D, B, 2, F, T]`` noise) -> ``[B, 2, F, T]``."""
+        ...
+
+
+class OrtGraph(GraphFacts):
+    """A loaded sampler graph: an ONNX Runtime session plus the facts it records (:class:`GraphFacts`)."""
+
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
         """Load the graph at ``path``; ``threads``: intra-op threads (default: ``$OMP_NUM_THREADS`` when set, the
         variable torch's CPU threads follow, else ONNX Runtime's default of one per physical core)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        threads = threads or _omp_threads()
+        threads = threads or omp_threads()
         if threads:
             options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":  # the CLI's setting for torch's threads
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.path = Path(path)
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        recorded: dict[str, Any] = json.loads(self.session.get_modelmeta().custom_metadata_map[METADATA_KEY])
-        self.info = ModelInfo.from_dict(recorded["model"])
-        self.spec = None if recorded["spec"] is None else SamplerSpec.from_dict(recorded["spec"])
-        self.checkpoint_sha256: str | None = recorded.get("checkpoint_sha256")
+        super().__init__(path, self.session.get_modelmeta().custom_metadata_map[METADATA_KEY])
 
     def run(self, y: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
         """``float32 [B, 2, F, T]`` real-view spectrogram (+ ``[D, B, 2, F, T]`` noise) -> ``[B, 2, F, T]``."""
@@ -116,7 +139,7 @@ class OrtGraph:
         return self.session.run(["x"], feeds)[0]
 
 
-def _omp_threads() -> int:
+def omp_threads() -> int:
     """``$OMP_NUM_THREADS`` (its first level), or 0 when unset or unreadable."""
     try:
         return max(0, int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0]))
@@ -129,11 +152,11 @@ def _real_view(spec: np.ndarray) -> np.ndarray:
     return np.concatenate([spec.real, spec.imag], axis=-3).astype(np.float32)
 
 
-class OrtWindows:
-    """Enhance windows with a sampler graph: ``(waves, noise, pad_mode) -> waves`` (the same contract as
-    :class:`crpse.backends.eager.EagerWindows`), numpy STFT around the graph."""
+class GraphWindows:
+    """Enhance windows with a loaded sampler graph (either runtime): ``(waves, noise, pad_mode) -> waves`` (the same
+    contract as :class:`crpse.backends.eager.EagerWindows`), numpy STFT around the graph."""
 
-    def __init__(self, graph: OrtGraph) -> None:
+    def __init__(self, graph: LoadedGraph) -> None:
         self.graph = graph
 
     def __call__(self, waves: np.ndarray, noise: np.ndarray | None, pad_mode: str) -> np.ndarray:

@@ -84,7 +84,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     run_group.add_argument(
         "--backend", choices=BACKENDS, default="auto",
         help="how the network runs: onnxruntime exports the sampler once per model and setting to a cached ONNX "
-        "graph (the 'onnx' extra; cache: $CRPSE_CACHE_DIR, default ~/.cache/crpse) and runs it without torch "
+        "graph (the 'onnx' extra; cache: $CRPSE_CACHE_DIR, default ~/.cache/crpse) and runs it without torch; "
+        "openvino runs the same graph with OpenVINO (the 'openvino' extra; fp32 unless --precision bf16) "
         "(default: auto = the fastest faithful path for this machine: onnxruntime where a graph is ready, else "
         "eager)",
     )
