@@ -114,6 +114,21 @@ def test_same_weights_and_interleaved_rows(stand_in: Path) -> None:
     assert rows[2].rel_l2_error <= rows[2].max_rel_error * 10
 
 
+def test_graph_backends_are_timed_in_the_same_rounds(stand_in: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnx")
+    rows = reference.compare_with_reference(_tiny(), reference.import_reference(stand_in), 0.5, 1,
+                                            ("fp32", "onnxruntime", "openvino"), repeats=2, label="tiny")
+    assert [r.path for r in rows] == [
+        "reference sgmse_crp NCSN++ eager fp32", "crpse eager fp32, channels-last",
+        "crpse onnxruntime fp32 (one-step sampler graph)", "crpse openvino fp32 (one-step sampler graph)",
+    ]
+    assert all(r.repeats == 2 and r.median_s > 0 for r in rows)
+    # against the one-step sampler in eager NCHW fp32
+    assert 0 < rows[2].max_rel_error <= 1e-4 and 0 < rows[3].max_rel_error <= 1e-4
+
+
 def test_weights_that_do_not_fit_are_refused(stand_in: Path) -> None:
     network_class = reference.import_reference(stand_in)
     model = _tiny()

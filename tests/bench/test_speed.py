@@ -88,12 +88,13 @@ def test_network_rows_per_inference_path_carry_their_error(micro_models: dict[st
     assert rows[2].gflops_per_call == rows[0].gflops_per_call
 
 
-def test_network_rows_time_the_onnxruntime_graph_next_to_eager(micro_models: dict[str, Path]) -> None:
-    pytest.importorskip("onnxruntime")
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_network_rows_time_a_graph_backend_next_to_eager(runtime: str, micro_models: dict[str, Path]) -> None:
+    pytest.importorskip(runtime)
     pytest.importorskip("onnx")
     rows = speed.run_speed(["model"], [0.5], [2], model=str(micro_models["score"]), repeats=1,
-                           end_to_end_seconds=(), backends=("onnxruntime",))
-    assert [r.path.split(" (")[0] for r in rows] == ["eager fp32, channels-last", "onnxruntime fp32"]
+                           end_to_end_seconds=(), backends=(runtime,))
+    assert [r.path.split(" (")[0] for r in rows] == ["eager fp32, channels-last", f"{runtime} fp32"]
     assert rows[1].kind == "network" and rows[1].batch == 2 and rows[1].median_s > 0
     assert rows[1].max_rel_error <= 1e-4  # against the same one-step sampler in eager NCHW fp32
 

@@ -100,7 +100,7 @@ def open_inference(
 
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     graph_choice = choice if choice.name in GRAPH_BACKENDS else InferenceBackend("onnxruntime", "fp32", False)
-    load_graph = _graph_loader(graph_choice, cache, threads)
+    load_graph = graph_loader(graph_choice, cache, threads)
     checkpoint: Path | None = None
     if from_file:
         from crpse.assets import resolve_model
@@ -148,9 +148,9 @@ def _graph_inference(graph: LoadedGraph, backend: InferenceBackend, load_model: 
     return Inference(graph.info, graph.spec, GraphWindows(graph), backend, "cpu", load_model)
 
 
-def _graph_loader(backend: InferenceBackend, cache: Path, threads: int | None) -> GraphLoader:
+def graph_loader(backend: InferenceBackend, cache: Path | None, threads: int | None) -> GraphLoader:
     """How a graph file is loaded for ``backend`` (``onnxruntime``, or ``openvino`` at its precision, with its
-    compiled-model cache in ``cache``); the runtime is imported only when a graph is loaded."""
+    compiled-model cache in ``cache``, none when ``None``); the runtime is imported only when a graph is loaded."""
     if backend.name == "openvino":
 
         def load_openvino(path: Path) -> LoadedGraph:

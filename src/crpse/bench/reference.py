@@ -24,6 +24,7 @@ import importlib
 import inspect
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -47,6 +48,15 @@ CRPSE_PATHS: dict[str, tuple[str, bool, bool]] = {
     "bf16": ("bf16", True, False),
     "compile": ("fp32", True, True),
     "compile-bf16": ("bf16", True, True),
+}
+#: crpse's graph paths ``--precision`` may name in reference mode: (backend, precision). They run the exported graph
+#: of a one-step reverse sampler (one network call plus the step's elementwise arithmetic,
+#: :func:`crpse.bench.speed.one_call_graph`) on an input of the same shape, with their errors against that sampler
+#: in eager NCHW fp32; the graph is exported once for all of them.
+GRAPH_PATHS: dict[str, tuple[str, str]] = {
+    "onnxruntime": ("onnxruntime", "fp32"),
+    "openvino": ("openvino", "fp32"),
+    "openvino-bf16": ("openvino", "bf16"),
 }
 #: the default crpse paths of reference mode (compiling the full network takes minutes: ask for it by name)
 DEFAULT_PATHS = ("nchw", "fp32", "bf16-nchw", "bf16")
@@ -153,6 +163,7 @@ class _Path:
     cpu_times: list[float] = dataclasses.field(default_factory=list)
     error: float = 0.0
     l2_error: float = 0.0
+    expected: Any = None  # what the error is measured against (default: crpse eager NCHW fp32's score)
 
 
 def _crpse_paths(model: Any, names: Sequence[str]) -> list[_Path]:
@@ -162,12 +173,14 @@ def _crpse_paths(model: Any, names: Sequence[str]) -> list[_Path]:
 
     from crpse.backends import InferenceBackend, native_bf16
 
-    unknown = [n for n in names if n not in CRPSE_PATHS]
+    unknown = [n for n in names if n not in CRPSE_PATHS and n not in GRAPH_PATHS]
     if unknown:
-        raise ValueError(f"unknown reference-mode path(s) {unknown}; choose from {', '.join(CRPSE_PATHS)}")
+        raise ValueError(
+            f"unknown reference-mode path(s) {unknown}; choose from {', '.join([*CRPSE_PATHS, *GRAPH_PATHS])}"
+        )
     layouts: dict[bool, Any] = {}
     paths = []
-    for name in names:
+    for name in [n for n in names if n in CRPSE_PATHS]:
         precision, channels_last, compiled = CRPSE_PATHS[name]
         if precision == "bf16" and not native_bf16(torch.device("cpu")):
             raise ValueError(f"path {name!r} needs native bf16 (avx512_bf16/amx_bf16), which this CPU lacks")
@@ -179,6 +192,33 @@ def _crpse_paths(model: Any, names: Sequence[str]) -> list[_Path]:
         if compiled:
             call, label = torch.compile(call), label.replace("eager", "torch.compile")
         paths.append(_Path(name, label, call, lambda b=backend: b.autocast(torch.device("cpu"))))
+    return paths
+
+
+def _graph_paths(model: Any, names: Sequence[str], seconds: float, batch: int, folder: Path) -> list[_Path]:
+    """The :data:`GRAPH_PATHS` among ``names``: one exported one-call graph (into ``folder``), loaded in each
+    runtime; each path's call ignores the score inputs and runs the graph on its own input of the same shape."""
+    import torch
+
+    from crpse.backends import InferenceBackend, select_backend
+    from crpse.backends.inference import graph_loader
+    from crpse.bench.speed import one_call_graph
+
+    wanted = [n for n in names if n in GRAPH_PATHS]
+    if not wanted:
+        return []
+    for name in wanted:  # before the export: a missing runtime or bf16 without native hardware raises here
+        backend, precision = GRAPH_PATHS[name]
+        if select_backend(backend, precision, "cpu").name != backend:
+            raise ValueError(f"path {name!r} needs {backend} (pip install 'crpse[{backend}]')")
+    path, y, noise, expected = one_call_graph(model, seconds, batch, folder)
+    paths = []
+    for name in wanted:
+        backend = InferenceBackend(*GRAPH_PATHS[name], channels_last=False)
+        graph = graph_loader(backend, None, torch.get_num_threads())(path)
+        call = lambda *_, graph=graph: torch.from_numpy(graph.run(y, noise))  # noqa: E731
+        paths.append(_Path(name, f"crpse {backend.describe()} (one-step sampler graph)", call,
+                           contextlib.nullcontext, expected=torch.from_numpy(expected)))
     return paths
 
 
@@ -198,7 +238,7 @@ def compare_with_reference(
         model: a crpse ScoreModel (eval mode, CPU) whose weights both sides use.
         reference_class: from :func:`import_reference`.
         seconds, batch: the input, complex ``[batch, 1, F, frames_for(seconds)]`` (2.04 s: 256 x 256).
-        paths: names from :data:`CRPSE_PATHS`.
+        paths: names from :data:`CRPSE_PATHS` and :data:`GRAPH_PATHS`.
         repeats: timed rounds after one warm-up round (the warm-up call of a compiled path is its compile time).
 
     Returns:
@@ -219,16 +259,18 @@ def compare_with_reference(
     timed = [_Path(REFERENCE_PATH, "reference sgmse_crp NCSN++ eager fp32", reference_like(model, reference_class),
                    contextlib.nullcontext)]
     timed += _crpse_paths(model, paths)
+    with tempfile.TemporaryDirectory() as folder:
+        timed += _graph_paths(model, paths, seconds, batch, Path(folder))
     with torch.inference_mode():
-        expected = model(x_t, y, t)
-        scale = expected.abs().max()
+        score = model(x_t, y, t)
         for path in timed:  # warm-up round; its output gives the error
             start = time.perf_counter()
             with path.autocast():
                 got = path.call(x_t, y, t)
             path.setup_s = time.perf_counter() - start
+            expected = score if path.expected is None else path.expected
             difference = got.to(expected.dtype) - expected
-            path.error = float(difference.abs().max() / scale)
+            path.error = float(difference.abs().max() / expected.abs().max())
             path.l2_error = float(torch.linalg.vector_norm(difference) / torch.linalg.vector_norm(expected))
             if progress:
                 progress(f"{path.label}: first call {path.setup_s:.1f} s, error {path.error:.1e} (max), "

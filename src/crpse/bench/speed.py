@@ -127,10 +127,10 @@ def time_network(
     """
     import torch
 
-    from crpse.backends import InferenceBackend
+    from crpse.backends import GRAPH_BACKENDS, InferenceBackend
 
-    if backend is not None and backend.name == "onnxruntime":
-        return time_graph(model, seconds, batch, repeats=repeats, label=label)
+    if backend is not None and backend.name in GRAPH_BACKENDS:
+        return time_graph(model, seconds, batch, repeats=repeats, label=label, backend=backend)
     frames = frames_for(seconds, model.frame_multiple)
     bins = int(model.transform.num_bins)
     generator = torch.Generator().manual_seed(0)
@@ -171,43 +171,65 @@ def time_network(
     )
 
 
-def time_graph(model: Any, seconds: float, batch: int, repeats: int = 5, label: str = "") -> SpeedRow:
-    """Median time of one call of the ``onnxruntime`` backend's graph of a one-step sampler (one network call, plus
-    the step's elementwise arithmetic) on ``[batch, 2, F, frames_for(seconds)]``, after a warm-up; the row's error
-    is against the same sampler in eager NCHW fp32. The graph is exported into a temporary folder first."""
+def one_call_graph(
+    model: Any, seconds: float, batch: int, folder: Path
+) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
+    """Export the sampler graph of one network call (the reverse sampler, 1 step from the default t_start: one
+    network call plus the step's elementwise arithmetic) to ``folder``, with an input ``y [batch, 2, F,
+    frames_for(seconds)]`` and ``noise [1, batch, 2, F, T]`` and the same sampler's eager NCHW fp32 output on them.
+
+    Returns:
+        ``(graph file, y, noise, expected)``, the arrays float32.
+    """
     import torch
 
     from crpse.backends import InferenceBackend
     from crpse.backends.export import SamplerGraph
     from crpse.backends.inference import export_graph
-    from crpse.backends.ort import OrtGraph
     from crpse.model_info import ModelInfo
     from crpse.sampler_spec import REVERSE, SamplerSpec
 
     info = ModelInfo.of(model)
-    spec = SamplerSpec(sampler=REVERSE, steps=1)  # one network call, from the default t_start
+    spec = SamplerSpec(sampler=REVERSE, steps=1)
     frames = frames_for(seconds, info.frame_multiple)
     generator = torch.Generator().manual_seed(0)
     y = torch.randn(batch, 2, info.transform.num_bins, frames, generator=generator) * 0.3
     noise = torch.randn(1, *y.shape, generator=generator) * 0.7
     with torch.inference_mode():
         expected = SamplerGraph(InferenceBackend("eager", "fp32", False).prepare(model), spec)(y, noise).numpy()
+    path = export_graph(model, info, spec, None, folder / "graph.onnx")
+    return path, y.numpy(), noise.numpy(), expected
+
+
+def time_graph(
+    model: Any, seconds: float, batch: int, repeats: int = 5, label: str = "", backend: Any = None
+) -> SpeedRow:
+    """Median time of one call of a graph backend's (``backend``: an :class:`~crpse.backends.InferenceBackend`,
+    default ``onnxruntime`` fp32) graph of a one-step sampler (:func:`one_call_graph`) on ``[batch, 2, F,
+    frames_for(seconds)]``, after a warm-up; the row's error is against the same sampler in eager NCHW fp32. The
+    graph is exported into a temporary folder first."""
+    import torch
+
+    from crpse.backends import InferenceBackend
+    from crpse.backends.inference import graph_loader
+
+    backend = backend or InferenceBackend("onnxruntime", "fp32", False)
     with tempfile.TemporaryDirectory() as tmp:
-        graph = OrtGraph(export_graph(model, info, spec, None, Path(tmp) / "graph.onnx"), torch.get_num_threads())
-    y_np, noise_np = y.numpy(), noise.numpy()
-    got = graph.run(y_np, noise_np)  # warm-up
+        path, y, noise, expected = one_call_graph(model, seconds, batch, Path(tmp))
+        graph = graph_loader(backend, None, torch.get_num_threads())(path)
+    got = graph.run(y, noise)  # warm-up
     error = float(np.abs(got - expected).max() / np.abs(expected).max())
     times, cpu_times = [], []
     for _ in range(repeats):
         start, cpu_start = time.perf_counter(), time.process_time()
-        graph.run(y_np, noise_np)
+        graph.run(y, noise)
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)
     median = statistics.median(times)
     return SpeedRow(
         kind="network", config=label, seconds=seconds, batch=batch, median_s=median, min_s=min(times),
         repeats=repeats, rtf=median / (seconds * batch), cpu_s=statistics.median(cpu_times),
-        path="onnxruntime fp32 (one-step sampler graph)", max_rel_error=error,
+        path=f"{backend.describe()} (one-step sampler graph)", max_rel_error=error,
     )
 
 
@@ -379,11 +401,11 @@ def run_speed(
 
     ``precisions`` (``fp32``, ``bf16``, ``auto``, and ``nchw`` for plain eager NCHW fp32): the inference paths to
     time one after another on the same inputs; empty: the model as loaded. ``backends`` (``auto``, ``eager``,
-    ``onnxruntime``): the end-to-end and start-up runs' ``--backend`` (interleaved; empty: ``auto``), and
-    ``onnxruntime`` adds the ONNX Runtime graph to the network rows (:func:`time_graph`). Before the timed runs,
-    the checkpoint's ``onnxruntime`` graph is exported into the cache when it is not ready, so that they measure
-    the cached path."""
-    from crpse.backends import InferenceBackend, select_backend
+    ``onnxruntime``, ``openvino``): the end-to-end and start-up runs' ``--backend`` (interleaved; empty: ``auto``),
+    and a graph backend adds its graph (fp32) to the network rows (:func:`time_graph`). Before the timed runs, the
+    checkpoint's graph is exported into the cache when it is not ready (and compiled once into OpenVINO's cache),
+    so that they measure the cached path."""
+    from crpse.backends import GRAPH_BACKENDS, InferenceBackend, select_backend
     from crpse.backends.eager import load_inference_model
 
     from crpse.score_model import build_model
@@ -392,13 +414,13 @@ def run_speed(
     if precisions:
         paths = [InferenceBackend("eager", "fp32", False, "eager NCHW") if p == "nchw" else select_backend("auto", p)
                  for p in precisions]
-    if "onnxruntime" in backends:
+    for graph_backend in [b for b in backends if b in GRAPH_BACKENDS]:
         paths = [p for p in paths if p is not None] or [select_backend("eager", "fp32")]  # the graph is fp32
-        paths.append(InferenceBackend("onnxruntime", "fp32", False))
+        paths.append(InferenceBackend(graph_backend, "fp32", False))
         if end_to_end_seconds:
             from crpse.enhancer import Enhancer
 
-            Enhancer(model, device="cpu", backend="onnxruntime")  # the graph into the cache, before the timed runs
+            Enhancer(model, device="cpu", backend=graph_backend)  # the graph into the cache, before the timed runs
     process_backends = list(backends) or ["auto"]
 
     rows: list[SpeedRow] = []

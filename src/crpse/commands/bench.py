@@ -58,8 +58,11 @@ times: compare figures from one run.
 
 --reference PATH (a checkout of sgmse_crp) times the official NCSN++ instead, interleaved with crpse's paths on the
 same weights and input (one call of each per round): ratios to the reference and errors against crpse eager NCHW
-fp32. Its --precision names: nchw, fp32 (channels-last), bf16-nchw, bf16 (channels-last), compile, compile-bf16
-(default: nchw,fp32,bf16-nchw,bf16; bf16 needs native bf16). No end-to-end or start-up runs in this mode."""
+fp32. Its --precision names: nchw, fp32 (channels-last), bf16-nchw, bf16 (channels-last), compile, compile-bf16,
+and the graph backends' onnxruntime, openvino, openvino-bf16 (default: nchw,fp32,bf16-nchw,bf16; bf16 needs native
+bf16); --backend onnxruntime,openvino adds those graphs' fp32 rows. A graph path runs the exported one-step sampler
+(one network call plus the step's arithmetic) on an input of the same shape, its error against that sampler in
+eager NCHW fp32. No end-to-end or start-up runs in this mode."""
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -118,8 +121,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     speed.add_argument("--reference", type=Path, metavar="PATH",
                        help="a sgmse_crp checkout: time its NCSN++ interleaved with crpse on the same weights")
     speed.add_argument("--backend", default="", metavar="A,B",
-                       help="backends for the end-to-end and start-up runs, interleaved: auto, eager, onnxruntime; "
-                            "onnxruntime also times its graph next to the network rows (default: auto)")
+                       help="backends for the end-to-end and start-up runs, interleaved: auto, eager, onnxruntime, "
+                            "openvino; a graph backend also times its graph next to the network rows "
+                            "(default: auto)")
     speed.add_argument("-o", "--output", type=Path, metavar="OUT", help="folder for speed.csv and speed.md")
     return parser
 
@@ -347,7 +351,8 @@ def _reference_rows(args: argparse.Namespace, lengths: list[float], batches: lis
     from crpse.backends.eager import load_inference_model
 
     reference_class = reference.import_reference(args.reference)
-    paths = _split_list(args.precision) or list(reference.DEFAULT_PATHS)
+    paths = list(_split_list(args.precision) or reference.DEFAULT_PATHS)
+    paths += [b for b in _split_list(args.backend) if b in reference.GRAPH_PATHS and b not in paths]
     rows = []
     for config in _split_list(args.config):
         if config == "model":
