@@ -121,8 +121,9 @@ def scored_rows(clean_dir: Path, folder: Path, noisy_dir: Path | None, path: Pat
 
     names = {p.stem for p in clean_dir.glob("*.wav")}
     if path.is_file():
-        rows = read_rows(path)
-        if {str(r["name"]) for r in rows} == names and (noisy_dir is None or all("noisy_pesq" in r for r in rows)):
+        rows = read_rows(path)  # crpse.evaluation names rows by file name, extension included
+        baseline = noisy_dir is None or all("noisy_pesq" in r for r in rows)
+        if baseline and {Path(str(r["name"])).stem for r in rows} == names:
             return rows
     rows = evaluate_dirs(clean_dir, folder, noisy_dir, jobs=jobs)
     write_csv(rows, path)

@@ -114,3 +114,25 @@ def test_speed_runs_interleaved_and_summarised(peers) -> None:  # noqa: ANN001
     assert lines[4] == "| crpse | 1 | 2.00 | 1.00 | 0.200 | 2.00 | 500 |"
     assert lines[5] == "| dfn3 | 2 | 4.00 | 4.00 | 0.400 | 3.00 | 130 |"
     assert not math.isnan(rows[0]["rtf"])
+
+
+def test_complete_score_csv_is_reused(peers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import crpse.evaluation
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for name in ("a", "b"):
+        sf.write(clean / f"{name}.wav", np.zeros(160, dtype=np.float32), 16000)
+    csv_path = tmp_path / "sys.csv"
+    # as crpse.evaluation.write_csv names rows: the file name with its extension
+    csv_path.write_text("name,pesq,noisy_pesq\na.wav,2.5,1.5\nb.wav,3.0,nan\n", encoding="utf-8")
+    calls = []
+    monkeypatch.setattr(crpse.evaluation, "evaluate_dirs", lambda *args, **kwargs: calls.append(args) or [])
+    rows = peers.scored_rows(clean, tmp_path, tmp_path, csv_path, jobs=1)
+    assert not calls and [(r["name"], r["pesq"]) for r in rows] == [("a.wav", 2.5), ("b.wav", 3.0)]
+    assert math.isnan(rows[1]["noisy_pesq"])
+    csv_path.write_text("name,pesq\na.wav,2.5\nb.wav,3.0\n", encoding="utf-8")  # no baseline: scored again
+    peers.scored_rows(clean, tmp_path, tmp_path, csv_path, jobs=1)
+    csv_path.write_text("name,pesq\na.wav,2.5\n", encoding="utf-8")  # a file missing: scored again
+    peers.scored_rows(clean, tmp_path, None, csv_path, jobs=1)
+    assert len(calls) == 2
