@@ -8,8 +8,7 @@ import torch
 from crpse import backends
 from crpse.backends import InferenceBackend, select_backend
 from crpse.enhancer import Enhancer
-from crpse.nn.ncsnpp import named_config
-from crpse.score_model import build_model
+from tests.backends.conftest import micro_model
 
 
 @pytest.fixture
@@ -65,22 +64,13 @@ def test_unknown_choices_raise() -> None:
         select_backend("auto", "fp8")
 
 
-def _micro() -> torch.nn.Module:
-    config = named_config("tiny", nf=8, ch_mult=(1, 2, 1, 1, 1, 1, 1), attn_resolutions=(16,))
-    model = build_model(config, seed=0).eval()
-    for parameter in model.parameters():  # non-zero residual branches
-        if parameter.dim() > 1:
-            torch.nn.init.normal_(parameter, std=0.1, generator=torch.Generator().manual_seed(parameter.numel()))
-    return model
-
-
 def _max_relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
     return float((got - expected).abs().max() / expected.abs().max())
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_backend_paths_against_eager_nchw_fp32(precision: str) -> None:
-    model = _micro()
+    model = micro_model()
     generator = torch.Generator().manual_seed(0)
     x_t = torch.randn(2, 1, 256, 64, dtype=torch.complex64, generator=generator)
     y = torch.randn(2, 1, 256, 64, dtype=torch.complex64, generator=generator)
@@ -99,7 +89,7 @@ def test_backend_paths_against_eager_nchw_fp32(precision: str) -> None:
 
 
 def test_enhancer_uses_one_backend_for_every_window() -> None:
-    model = _micro()
+    model = micro_model()
     audio = torch.randn(16000 * 2, generator=torch.Generator().manual_seed(1)).numpy() * 0.1
     # output_limits=None: the random micro model returns loud noise, which the output guard would refuse
     # fp32 named: `auto` runs bf16 on CPUs with native bf16 (BF16_MEASURED_PESQ_COST)
