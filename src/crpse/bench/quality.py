@@ -173,7 +173,7 @@ def cell_path(out_dir: Path, split: str, cell: Cell) -> Path:
     return out_dir / "cells" / slug(split) / slug(cell.model) / f"{slug(cell.setting)}.csv"
 
 
-def _write_rows(rows: Sequence[Row], path: Path) -> None:
+def write_rows(rows: Sequence[Row], path: Path) -> None:
     columns: list[str] = []
     for row in rows:
         columns += [key for key in row if key not in columns]
@@ -188,7 +188,8 @@ def _write_rows(rows: Sequence[Row], path: Path) -> None:
     tmp.replace(path)
 
 
-_TEXT_COLUMNS = {"split", "model", "setting", "sampler", "schedule", "name", "reference"}
+_TEXT_COLUMNS = {"split", "model", "setting", "sampler", "schedule", "name", "reference",
+                 "claim", "row", "rule", "passes", "missing"}  # the last five: claims.csv (crpse.bench.claims)
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -321,7 +322,7 @@ def run_benchmark(
             for split in options.splits:
                 rows += _cached_or_run(split, cell, enhancer, pairs[split], options, progress)
     per_file = options.out_dir / "per_file.csv"
-    _write_rows(rows, per_file)
+    write_rows(rows, per_file)
     return rows, cells
 
 
@@ -335,7 +336,7 @@ def _cached_or_run(split: str, cell: Cell, enhancer: Any, pairs: Sequence[Any], 
             logger.info("reusing %s", path)
             return cached
     rows = _run_cell(split, cell, enhancer, pairs, options, progress)
-    _write_rows(rows, path)
+    write_rows(rows, path)
     return rows
 
 
@@ -397,7 +398,7 @@ def summarize(
 def write_table(table: Sequence[Row], csv_path: Path, metrics: Sequence[str] = TABLE_METRICS,
                 title: str = "Quality") -> tuple[Path, Path]:
     """Write the table as CSV (full precision) and Markdown (one section per split) beside it (``.md``)."""
-    _write_rows(table, csv_path)
+    write_rows(table, csv_path)
     md_path = csv_path.with_suffix(".md")
     md_path.write_text(format_markdown(table, metrics, title))
     return csv_path, md_path

@@ -1,5 +1,5 @@
-"""``crpse bench {quality,sweep,region,speed}``: experiments over checkpoints (the paper table, the t_start x N sweep,
-a model's validated region) and the speed of this machine.
+"""``crpse bench {quality,claims,sweep,region,speed}``: experiments over checkpoints (the paper table and the verdicts
+on the paper's claims, the t_start x N sweep, a model's validated region) and the speed of this machine.
 
 Examples::
 
@@ -10,6 +10,7 @@ Examples::
     crpse bench sweep --corpus $CORPUS --splits valid,test -o results/sweep --model crp1=crp1.ckpt \\
         --model pred=pred.ckpt --steps 1..5 --t-start 0.1..0.9/0.1
     crpse bench region results/sweep --name crp1 --checkpoint crp1.ckpt -o crp1.validated.ckpt
+    crpse bench claims results/paper --names dsm=dsm,crp1=crp1,crp5=crp5,multi=multi,pred=pred
     crpse bench speed --config model,ncsnpp --seconds 2.04 --batch 1 --threads 2 -o results/speed
 
 The library side is :mod:`crpse.bench`; this module only parses options, prints and sets the exit status.
@@ -36,6 +37,15 @@ bootstrap confidence interval, seeded) and OUT/quality.png (PESQ and SI-SDR agai
 Settings use the grid language SAMPLER[:STEPS][:KEY=VALUE]... (keys t, c, snr, method, schedule; lists 1,2,5 and
 ranges 1..5 or 0.1..0.9/0.1 expand to every combination); `model` is the checkpoint's own setting. Finished cells
 are kept in OUT/cells/ and reused by a later run with the same OUT (resume after an interruption)."""
+
+_CLAIMS = """\
+Judge the paper's three claims and the multi-N acceptance from the finished cells of a `crpse bench quality` folder
+(no enhancement runs): (1) crp5 at 5 calls against the DSM model's PC-30 (60 calls), not worse than --margin;
+(2) crp1 at 1 call steady against crp5 at 5, the DSM model at 1 reverse step (from --t-start and from t_max)
+significantly below its PC-30, and crp1 at 1 significantly above the DSM model at 1; (3) crp1 at 1 significantly
+above the predictive model on test_mismatched and test_real; multi-N: the multi-N model at N = 1..5 within --margin
+of the dedicated model at its own N and not significantly worse than either at N = 2-4. Paired bootstrap 95 %
+intervals on PESQ (ESTOI and SI-SDR reported beside). Writes OUT/claims.md and OUT/claims.csv."""
 
 _SWEEP = """\
 Sweep the reverse (CRP) sampler over t_start x N x time schedule for each score model, on --splits (include valid
@@ -66,7 +76,7 @@ eager NCHW fp32. No end-to-end or start-up runs in this mode."""
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``bench`` with its ``quality``, ``sweep`` and ``region`` sub-commands."""
+    """Add ``bench`` with its ``quality``, ``claims``, ``sweep``, ``region`` and ``speed`` sub-commands."""
     parser = subparsers.add_parser("bench", help="experiments: quality tables, sampler sweeps, validated regions",
                                    description="Experiments over checkpoints (needs crpse[eval]).")
     sub = parser.add_subparsers(dest="bench_command", metavar="EXPERIMENT", required=True)
@@ -81,6 +91,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                          help="row the differences and confidence intervals are relative to (default: noisy)")
     quality.add_argument("--splits", metavar="A,B",
                          help=f"corpus splits to enhance (default: those of {', '.join(_TEST_SPLITS)} in the corpus)")
+
+    claims = sub.add_parser("claims", help="verdicts on the paper's claims from a quality folder",
+                            description=_CLAIMS)
+    claims.add_argument("results", type=Path, metavar="OUT", help="output folder of `crpse bench quality`")
+    claims.add_argument("--names", default="", metavar="ROLE=NAME,...",
+                        help="the benchmark's model names for the roles dsm, crp1, crp5, multi, pred; NONE leaves a "
+                             "role out (default: each role's own name)")
+    claims.add_argument("--t-start", type=float, default=0.5, help="reverse start time of the CRP rows (default: 0.5)")
+    claims.add_argument("--pc-steps", type=int, default=30, help="PC steps of the DSM reference row (default: 30)")
+    claims.add_argument("--margin", type=float, default=0.05, metavar="PESQ",
+                        help="how much less PESQ still counts as matching (default: 0.05)")
+    claims.add_argument("--splits", metavar="A,B", help="splits to judge (default: those the cells cover)")
+    claims.add_argument("--bootstrap-rounds", type=int, default=2000, metavar="R",
+                        help="paired bootstrap resamples (default: 2000, seeded)")
 
     sweep = sub.add_parser("sweep", help="t_start x N x schedule heatmaps and validated regions", description=_SWEEP)
     _common(sweep)
@@ -215,7 +239,8 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    handlers = {"quality": _run_quality, "sweep": _run_sweep, "region": _run_region, "speed": _run_speed}
+    handlers = {"quality": _run_quality, "claims": _run_claims, "sweep": _run_sweep, "region": _run_region,
+                "speed": _run_speed}
     try:
         return handlers[args.bench_command](args)
     except (CheckpointError, DataError, FileNotFoundError, ValueError, ImportError) as err:
@@ -247,6 +272,31 @@ def _run_quality(args: argparse.Namespace) -> int:
 
         written.append(nfe_plot(table, args.output / "quality.png"))
     print("written: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _run_claims(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from crpse.bench import claims
+
+    roles = {f.name for f in fields(claims.ClaimModels)}
+    names: dict[str, str | None] = {}
+    for item in _split_list(args.names):
+        role, sep, name = item.partition("=")
+        if not sep or role not in roles or not name:
+            raise ValueError(f"--names: {item!r} is not ROLE=NAME with ROLE one of {', '.join(sorted(roles))}")
+        names[role] = None if name == "NONE" else name
+    if args.margin < 0:
+        raise ValueError(f"--margin must be >= 0, got {args.margin}")
+    cells = claims.load_cells(args.results)
+    splits = list(_split_list(args.splits)) if args.splits else claims.judged_splits(cells)
+    plan = claims.comparisons(claims.ClaimModels(**names), splits, t_start=args.t_start, margin=args.margin,
+                                pc_steps=args.pc_steps)
+    outcomes = claims.judge(cells, plan, rounds=args.bootstrap_rounds)
+    csv_path, md_path = claims.write_claims(outcomes, args.results, margin=args.margin)
+    print(md_path.read_text())
+    print(f"written: {csv_path}, {md_path}")
     return 0
 
 
