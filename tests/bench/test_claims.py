@@ -141,11 +141,12 @@ def test_paper_table_script_end_to_end(paper_table, bench_corpus: Path, micro_mo
     out = tmp_path / "paper"
     status = paper_table.main([
         "--corpus", str(bench_corpus), "-o", str(out), "--max-files", "2", "--pc-steps", "2", "--dsm-steps", "1,2",
-        "--crp-steps", "1,5", "--no-dnsmos", "--no-plot", "--bootstrap-rounds", "100",
+        "--crp-steps", "1,5", "--no-dnsmos", "--bootstrap-rounds", "100",
         "--model", f"dsm={score}", "--model", f"crp1={score}", "--model", f"crp5={score}",
         "--model", f"multi={score}", "--model", f"pred={pred}",
     ])
     assert status == 0
+    assert (out / "quality.png").stat().st_size > 10_000 and (out / "quality.md").is_file()
     table = {(r["split"], r["model"], r["setting"]) for r in read_rows(out / "quality.csv")}
     assert any(s == "test_real" and m == "dsm" and k.startswith("pc:2:") for s, m, k in table)
     assert {("test", "multi", f"reverse:{n}:t=0.5") for n in (1, 5)} <= table
