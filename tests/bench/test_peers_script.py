@@ -136,3 +136,19 @@ def test_complete_score_csv_is_reused(peers, tmp_path: Path, monkeypatch: pytest
     csv_path.write_text("name,pesq\na.wav,2.5\n", encoding="utf-8")  # a file missing: scored again
     peers.scored_rows(clean, tmp_path, None, csv_path, jobs=1)
     assert len(calls) == 2
+
+
+def test_uniform_subset_is_the_files_bench_quality_scores(peers, tmp_path: Path) -> None:  # noqa: ANN001
+    from crpse.bench.quality import BenchOptions, split_pairs
+
+    corpus = tmp_path / "corpus"
+    for kind in ("clean", "noisy"):
+        (corpus / "test_real" / kind).mkdir(parents=True)
+        for i in range(10):
+            sf.write(corpus / "test_real" / kind / f"f{i:02d}.wav", np.zeros(1600, np.float32), 16000)
+    _, noisy = peers.subset(corpus, "test_real", 4, tmp_path / "out", "uniform")
+    picked = sorted(p.name for p in noisy.glob("*.wav"))
+    options = BenchOptions(corpus=corpus, splits=("test_real",), out_dir=tmp_path / "q", max_files=4)
+    assert picked == [p.name for p in split_pairs(options, "test_real")] == ["f00.wav", "f03.wav", "f06.wav", "f09.wav"]
+    _, first = peers.subset(corpus, "test_real", 4, tmp_path / "out2")
+    assert sorted(p.name for p in first.glob("*.wav")) == ["f00.wav", "f01.wav", "f02.wav", "f03.wav"]
