@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from crpse.nn.ncsnpp import named_config
 from crpse.score_model import build_model
 
 SPLITS = ("valid", "test", "test_real")
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 RATE = 16000
 
 
@@ -40,3 +43,11 @@ def micro_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     save_model(paths["score"], build_model(config, seed=0))
     save_model(paths["pred"], build_model(config, kind="predictive", seed=0))
     return paths
+
+
+def load_benchmark_script(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` imported as a module (the scripts are not part of the package)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_script", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

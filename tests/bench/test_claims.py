@@ -3,9 +3,9 @@ models and a tiny corpus (seconds)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -14,8 +14,8 @@ from crpse.bench import claims
 from crpse.bench.grid import slug
 from crpse.bench.quality import read_rows, write_rows
 from crpse.cli import main
+from tests.bench.conftest import load_benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_table.py"
 SPLITS = ("test", "test_mismatched", "test_real")
 FILES = 40
 
@@ -126,14 +126,11 @@ def test_claims_command_writes_markdown_and_csv(paper_cells: Path, capsys: pytes
 
 
 @pytest.fixture(scope="module")
-def paper_table():  # noqa: ANN201 - the script as a module
-    spec = importlib.util.spec_from_file_location("paper_table_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def paper_table() -> ModuleType:
+    return load_benchmark_script("paper_table")
 
 
-def test_paper_table_script_end_to_end(paper_table, bench_corpus: Path, micro_models: dict[str, Path],  # noqa: ANN001
+def test_paper_table_script_end_to_end(paper_table: ModuleType, bench_corpus: Path, micro_models: dict[str, Path],
                                        tmp_path: Path) -> None:
     """The one documented command on micro checkpoints: every role is the same score model, so CRP at one call
     equals DSM at one call file for file (the difference is exactly 0 and claim 2 is not reproduced)."""

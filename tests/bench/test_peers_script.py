@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from crpse.corpus.synth import MANIFEST_COLUMNS
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "peers.py"
+from tests.bench.conftest import load_benchmark_script
 
 
 @pytest.fixture(scope="module")
-def peers():  # noqa: ANN201 - the script as a module
-    spec = importlib.util.spec_from_file_location("peers_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def peers() -> ModuleType:
+    return load_benchmark_script("peers")
 
 
 def corpus_split(root: Path, rows: list[tuple[str, str, float, float]]) -> Path:
@@ -39,14 +35,14 @@ def corpus_split(root: Path, rows: list[tuple[str, str, float, float]]) -> Path:
     return split
 
 
-def synthetic_scores(peers, names: list[str]) -> dict:  # noqa: ANN001
+def synthetic_scores(peers: ModuleType, names: list[str]) -> dict:
     """system -> metric -> name -> score: noisy i, crpse i + 1, each peer i + 0.5 (i = the file's index)."""
     offsets = {"noisy": 0.0, "crpse": 1.0, **dict.fromkeys(peers.PEERS, 0.5)}
     return {system: {metric: {name: i + offset for i, name in enumerate(names)} for metric in peers.METRICS}
             for system, offset in offsets.items()}
 
 
-def test_breakdown_and_report_tables(peers, tmp_path: Path) -> None:  # noqa: ANN001
+def test_breakdown_and_report_tables(peers: ModuleType, tmp_path: Path) -> None:
     corpus_split(tmp_path, [("a", "0ad/rain", -2.0, 0.1), ("b", "babble", 3.0, 0.1), ("c", "ufoai/rain", 17.0, 0.1)])
     scores = synthetic_scores(peers, ["a", "b", "c"])
     rows = peers.split_breakdown(tmp_path, "test_real", scores, [0.0, 5.0, 10.0, 15.0])
@@ -73,7 +69,7 @@ def test_breakdown_and_report_tables(peers, tmp_path: Path) -> None:  # noqa: AN
     assert "| babble | 1 | 1.000 | 2.000 |" in text  # ESTOI table
 
 
-def test_speed_input_concatenates_and_cuts(peers, tmp_path: Path) -> None:  # noqa: ANN001
+def test_speed_input_concatenates_and_cuts(peers: ModuleType, tmp_path: Path) -> None:
     split = corpus_split(tmp_path, [("a", "babble", 0.0, 0.5), ("b", "babble", 0.0, 0.75), ("c", "babble", 0.0, 1.0)])
     used = peers.speed_input(split / "noisy", 1.0, tmp_path / "speed" / "long.wav")
     assert used == ["a", "b"]
@@ -85,7 +81,7 @@ def test_speed_input_concatenates_and_cuts(peers, tmp_path: Path) -> None:  # no
         peers.speed_input(split / "noisy", 10.0, tmp_path / "speed" / "too_long.wav")
 
 
-def test_speed_runs_interleaved_and_summarised(peers) -> None:  # noqa: ANN001
+def test_speed_runs_interleaved_and_summarised(peers: ModuleType) -> None:
     env = peers.thread_env(2)
     assert all(env[name] == "2" for name in peers.THREAD_VARIABLES)
     report = "import os, sys; sys.exit(0 if os.environ['OMP_NUM_THREADS'] == sys.argv[1] else 3)"
@@ -116,7 +112,7 @@ def test_speed_runs_interleaved_and_summarised(peers) -> None:  # noqa: ANN001
     assert not math.isnan(rows[0]["rtf"])
 
 
-def test_complete_score_csv_is_reused(peers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_complete_score_csv_is_reused(peers: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import crpse.evaluation
 
     clean = tmp_path / "clean"
@@ -138,7 +134,7 @@ def test_complete_score_csv_is_reused(peers, tmp_path: Path, monkeypatch: pytest
     assert len(calls) == 2
 
 
-def test_uniform_subset_is_the_files_bench_quality_scores(peers, tmp_path: Path) -> None:  # noqa: ANN001
+def test_uniform_subset_is_the_files_bench_quality_scores(peers: ModuleType, tmp_path: Path) -> None:
     from crpse.bench.quality import BenchOptions, split_pairs
 
     corpus = tmp_path / "corpus"
