@@ -1,11 +1,13 @@
 """bf16's quality cost on real outputs: a corpus split enhanced at fp32 and at bf16, scored, compared per file.
 
     python benchmarks/bf16_quality.py --corpus CORPUS --split test --out OUT [--model CKPT] [--threads 2]
+        [--backend eager|openvino]
 
 Same model, sampler setting (the model's own unless given), windows and seed at both precisions; each file is
 enhanced at fp32 then at bf16 (interleaved, so the time ratio holds on a busy machine). Prints the machine, the
 paired PESQ / ESTOI / SI-SDR differences (mean, worst file, mean absolute), the largest sample difference and the
-median time per file at each precision; writes OUT/bf16_quality.json (per-file rows included).
+median time per file at each precision; writes OUT/bf16_quality.json (per-file rows included). ``--backend openvino``
+compares OpenVINO's bf16 with its fp32 (the same exported graph at both precisions).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def main() -> int:
     parser.add_argument("--max-files", type=int, default=None)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="scoring processes")
+    parser.add_argument("--backend", default="eager", choices=("eager", "openvino"),
+                        help="inference path at both precisions (default: eager)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -42,7 +46,7 @@ def main() -> int:
     machine = machine_info()
     runs, largest = compare_precisions(
         args.model, pairs, args.out, ("fp32", "bf16"), jobs=args.jobs,
-        progress=lambda line: print(line, file=sys.stderr, flush=True),
+        progress=lambda line: print(line, file=sys.stderr, flush=True), backend=args.backend,
     )
     base, bf16 = runs
     costs = paired_costs(base.rows, bf16.rows)

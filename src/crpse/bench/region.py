@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from crpse.sampler_spec import UNIFORM
 from crpse.validated_region import GridPoint, ValidatedRegion, read_region
 
-__all__ = ["DEFAULT_TOLERANCE", "VALID_SPLIT", "GridPoint", "ValidatedRegion", "compute_region", "read_region",
-           "write_region"]
+__all__ = ["DEFAULT_TOLERANCE", "VALID_SPLIT", "GridPoint", "RegionComparison", "ValidatedRegion", "compare_regions",
+           "compute_region", "read_region", "write_region"]
 
 #: a setting within this much PESQ of the model's best on valid/ is validated (issue 18)
 DEFAULT_TOLERANCE = 0.05
@@ -83,3 +84,73 @@ def write_region(
     atomic_torch_save(data, destination)
     load_model(destination)  # the result must load
     return Path(destination)
+
+
+@dataclass(frozen=True)
+class RegionComparison:
+    """A candidate model against a fixed one on the fixed model's validated region (issue 18's acceptance).
+
+    Attributes:
+        fixed, candidate: the two regions, computed on valid/ with the same tolerance.
+        settings: the grid points inside the fixed model's region, as ``(sampler, steps, t_start, schedule)``.
+        fixed_worst, candidate_worst: each model's lowest score over ``settings`` (``(score, setting)``).
+        missing: settings of ``settings`` the candidate was not scored at.
+    """
+
+    fixed: ValidatedRegion
+    candidate: ValidatedRegion
+    settings: tuple[tuple[str, int, float, str], ...]
+    fixed_worst: tuple[float, tuple[str, int, float, str]]
+    candidate_worst: tuple[float, tuple[str, int, float, str]]
+    missing: tuple[tuple[str, int, float, str], ...]
+
+    @property
+    def no_worse(self) -> bool:
+        """The candidate's worst point over the fixed model's region is at least the fixed model's worst."""
+        return not self.missing and self.candidate_worst[0] >= self.fixed_worst[0]
+
+    @property
+    def wider(self) -> bool:
+        """The candidate's own validated region has more grid points than the fixed model's."""
+        return len(self.candidate.inside) > len(self.fixed.inside)
+
+    def describe(self) -> str:
+        def name(setting: tuple[str, int, float, str]) -> str:
+            sampler, steps, t_start, schedule = setting
+            return f"{sampler} N={steps} t_start={t_start:g} ({schedule})"
+
+        lines = [
+            f"fixed model's validated region: {len(self.fixed.inside)} of {len(self.fixed.points)} grid points "
+            f"(best {self.fixed.best.score:.3f}); candidate's: {len(self.candidate.inside)} of "
+            f"{len(self.candidate.points)} (best {self.candidate.best.score:.3f}) -> "
+            f"{'wider' if self.wider else 'not wider'}",
+            f"worst {self.fixed.metric.upper()} over the fixed model's region: fixed {self.fixed_worst[0]:.3f} at "
+            f"{name(self.fixed_worst[1])}, candidate {self.candidate_worst[0]:.3f} at {name(self.candidate_worst[1])}"
+            f" -> {'no worse' if self.no_worse else 'worse'}",
+        ]
+        if self.missing:
+            lines.append(f"the candidate was not scored at {len(self.missing)} of those settings: "
+                         + ", ".join(name(s) for s in self.missing))
+        return "\n".join(lines)
+
+
+def compare_regions(table: Sequence[Mapping[str, Any]], fixed: str, candidate: str, metric: str = "pesq",
+                    tolerance: float = DEFAULT_TOLERANCE) -> RegionComparison:
+    """Score ``candidate`` on ``fixed``'s validated region (both from the valid/ rows of a sweep table).
+
+    Raises:
+        ValueError: a model has no scored diffusion setting on valid/.
+    """
+    regions = {m: compute_region(table, m, metric=metric, tolerance=tolerance) for m in (fixed, candidate)}
+
+    def key(point: GridPoint) -> tuple[str, int, float, str]:
+        return point.sampler, point.steps, round(point.t_start, 6), point.schedule
+
+    settings = tuple(key(p) for p in regions[fixed].inside)
+    fixed_scores = {key(p): p.score for p in regions[fixed].points}
+    candidate_scores = {key(p): p.score for p in regions[candidate].points}
+    scored = [s for s in settings if s in candidate_scores]
+    missing = tuple(s for s in settings if s not in candidate_scores)
+    fixed_worst = min((fixed_scores[s], s) for s in settings)
+    candidate_worst = min(((candidate_scores[s], s) for s in scored), default=(math.nan, settings[0]))
+    return RegionComparison(regions[fixed], regions[candidate], settings, fixed_worst, candidate_worst, missing)

@@ -1,5 +1,6 @@
-"""``crpse bench {quality,claims,sweep,region,speed}``: experiments over checkpoints (the paper table and the verdicts
-on the paper's claims, the t_start x N sweep, a model's validated region) and the speed of this machine.
+"""``crpse bench {quality,claims,sweep,region,regions,speed}``: experiments over checkpoints (the paper table and the
+verdicts on the paper's claims, the t_start x N sweep, a model's validated region and a model on another's) and the
+speed of this machine.
 
 Examples::
 
@@ -10,6 +11,7 @@ Examples::
     crpse bench sweep --corpus $CORPUS --splits valid,test -o results/sweep --model crp1=crp1.ckpt \\
         --model pred=pred.ckpt --steps 1..5 --t-start 0.1..0.9/0.1
     crpse bench region results/sweep --name crp1 --checkpoint crp1.ckpt -o crp1.validated.ckpt
+    crpse bench regions results/sweep --fixed crp1 --candidate range
     crpse bench claims results/paper --names dsm=dsm,crp1=crp1,crp5=crp5,multi=multi,pred=pred
     crpse bench speed --config model,ncsnpp --seconds 2.04 --batch 1 --threads 2 -o results/speed
 
@@ -58,6 +60,12 @@ Write a model's validated region from a `crpse bench sweep` folder into a copy o
 setting on valid/ the checkpoint's default sampler setting (--no-default keeps the current one). `crpse info` shows
 the region; `crpse enhance` warns for settings outside it."""
 
+_REGIONS = """\
+Compare two models of one `crpse bench sweep` folder on valid/: the candidate's worst PESQ over the grid points of
+the fixed model's validated region against the fixed model's own worst there, and the sizes of both validated
+regions (grid points within --tolerance of each model's best). Prints the verdicts (no worse / worse, wider / not
+wider) and writes them to SWEEP_DIR/regions_CANDIDATE_vs_FIXED.md."""
+
 
 _SPEED = """\
 Time the network (one score-model call: median seconds, achieved GFLOP/s, per-call RTF, for each --config,
@@ -76,7 +84,7 @@ eager NCHW fp32. No end-to-end or start-up runs in this mode."""
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``bench`` with its ``quality``, ``claims``, ``sweep``, ``region`` and ``speed`` sub-commands."""
+    """Add ``bench`` with its ``quality``, ``claims``, ``sweep``, ``region``, ``regions`` and ``speed`` sub-commands."""
     parser = subparsers.add_parser("bench", help="experiments: quality tables, sampler sweeps, validated regions",
                                    description="Experiments over checkpoints (needs crpse[eval]).")
     sub = parser.add_subparsers(dest="bench_command", metavar="EXPERIMENT", required=True)
@@ -127,6 +135,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         help="checkpoint to write (may be the input)")
     region.add_argument("--tolerance", type=float, default=0.05, metavar="PESQ", help="default: 0.05")
     region.add_argument("--no-default", action="store_true", help="keep the checkpoint's default sampler setting")
+
+    regions = sub.add_parser("regions", help="a model against another on the other's validated region",
+                             description=_REGIONS)
+    regions.add_argument("sweep", type=Path, metavar="SWEEP_DIR", help="output folder of `crpse bench sweep`")
+    regions.add_argument("--fixed", required=True, metavar="NAME", help="the model whose region is the ground")
+    regions.add_argument("--candidate", required=True, metavar="NAME", help="the model scored on it")
+    regions.add_argument("--tolerance", type=float, default=0.05, metavar="PESQ", help="default: 0.05")
+
     speed = sub.add_parser("speed", help="network and end-to-end speed on this machine", description=_SPEED)
     speed.add_argument("--model", metavar="PATH", help="checkpoint for the `model` config and end to end "
                        "(default: the bundled model)")
@@ -240,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     handlers = {"quality": _run_quality, "claims": _run_claims, "sweep": _run_sweep, "region": _run_region,
-                "speed": _run_speed}
+                "regions": _run_regions, "speed": _run_speed}
     try:
         return handlers[args.bench_command](args)
     except (CheckpointError, DataError, FileNotFoundError, ValueError, ImportError) as err:
@@ -361,6 +377,23 @@ def _run_region(args: argparse.Namespace) -> int:
     if not args.no_default:
         print(f"default setting: {best.sampler} N={best.steps} t_start={best.t_start:g} ({best.schedule})")
     print(f"written: {written}")
+    return 0
+
+
+def _run_regions(args: argparse.Namespace) -> int:
+    from crpse.bench.quality import read_rows
+    from crpse.bench.region import compare_regions
+
+    table_path = args.sweep / "sweep.csv"
+    if not table_path.is_file():
+        raise FileNotFoundError(f"{table_path}: no sweep table; run `crpse bench sweep` with valid in --splits")
+    comparison = compare_regions(read_rows(table_path), args.fixed, args.candidate, tolerance=args.tolerance)
+    text = comparison.describe()
+    target = args.sweep / f"regions_{args.candidate}_vs_{args.fixed}.md"
+    target.write_text(f"# {args.candidate} on the validated region of {args.fixed} (valid/)\n\n"
+                      + "\n".join(f"* {line}" for line in text.splitlines()) + "\n")
+    print(text)
+    print(f"written: {target}")
     return 0
 
 
