@@ -363,14 +363,20 @@ def sweep_specs(steps: str, t_start: str, schedules: tuple[str, ...]) -> list[st
     return specs
 
 
-def _run_region(args: argparse.Namespace) -> int:
+def _sweep_table(folder: Path) -> list[dict[str, Any]]:
+    """The rows of ``folder/sweep.csv`` (``crpse bench sweep``'s table)."""
     from crpse.bench.quality import read_rows
-    from crpse.bench.region import compute_region, write_region
 
-    table_path = args.sweep / "sweep.csv"
+    table_path = folder / "sweep.csv"
     if not table_path.is_file():
         raise FileNotFoundError(f"{table_path}: no sweep table; run `crpse bench sweep` with valid in --splits")
-    region = compute_region(read_rows(table_path), args.name, tolerance=args.tolerance)
+    return read_rows(table_path)
+
+
+def _run_region(args: argparse.Namespace) -> int:
+    from crpse.bench.region import compute_region, write_region
+
+    region = compute_region(_sweep_table(args.sweep), args.name, tolerance=args.tolerance)
     written = write_region(args.checkpoint, args.output, region, set_default=not args.no_default)
     print(region.describe())
     best = region.best
@@ -381,13 +387,9 @@ def _run_region(args: argparse.Namespace) -> int:
 
 
 def _run_regions(args: argparse.Namespace) -> int:
-    from crpse.bench.quality import read_rows
     from crpse.bench.region import compare_regions
 
-    table_path = args.sweep / "sweep.csv"
-    if not table_path.is_file():
-        raise FileNotFoundError(f"{table_path}: no sweep table; run `crpse bench sweep` with valid in --splits")
-    comparison = compare_regions(read_rows(table_path), args.fixed, args.candidate, tolerance=args.tolerance)
+    comparison = compare_regions(_sweep_table(args.sweep), args.fixed, args.candidate, tolerance=args.tolerance)
     text = comparison.describe()
     target = args.sweep / f"regions_{args.candidate}_vs_{args.fixed}.md"
     target.write_text(f"# {args.candidate} on the validated region of {args.fixed} (valid/)\n\n"
