@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crpse.bench.quality import NOISY, Row, read_rows, write_rows
-from crpse.bench.stats import DEFAULT_ROUNDS, DEFAULT_SEED, Difference, paired_bootstrap
+from crpse.bench.stats import DEFAULT_ROUNDS, DEFAULT_SEED, Difference, mean_std, paired_bootstrap
 
 #: the metric verdicts are judged on, and the ones reported beside it
 VERDICT_METRIC = "pesq"
@@ -228,7 +228,7 @@ def judge(cells: Cells, plan: Sequence[Comparison], rounds: int = DEFAULT_ROUNDS
             continue
         diffs = {metric: paired_bootstrap(_values(row, metric), _values(ref, metric), rounds=rounds, seed=seed)
                  for metric in REPORTED_METRICS}
-        outcomes.append(Outcome(comparison, _mean(row, VERDICT_METRIC), _mean(ref, VERDICT_METRIC), diffs,
+        outcomes.append(Outcome(comparison, _mean(row), _mean(ref), diffs,
                                 comparison.rule.passes(diffs[VERDICT_METRIC])))
     return outcomes
 
@@ -317,9 +317,10 @@ def _values(scores: Scores, metric: str) -> dict[str, float]:
     return {name: float(row[metric]) if row.get(metric) is not None else math.nan for name, row in scores.items()}
 
 
-def _mean(scores: Scores, metric: str) -> float:
-    values = [v for v in _values(scores, metric).values() if math.isfinite(v)]
-    return sum(values) / len(values) if values else math.nan
+
+
+def _mean(scores: Scores, metric: str = VERDICT_METRIC) -> float:
+    return mean_std(list(_values(scores, metric).values()))[0]
 
 
 def _interval(diff: Difference, decimals: int) -> str:
