@@ -91,6 +91,45 @@ def test_a_claim_fails_when_crp_at_5_falls_short_of_dsm_60(paper_cells: Path) ->
     assert claim1.passed is False and claim1.differences["pesq"].mean == pytest.approx(-0.3, abs=0.01)
 
 
+def _write_noisy(out: Path, offset: float) -> None:
+    """Noisy-input cells ``offset`` PESQ above the DSM-60 reference row, file by file."""
+    for split in SPLITS:
+        reference = read_rows(out / f"cells/{split}/dsm/pc_30_t0.999.csv")
+        _write(out, [{**r, "model": "noisy", "setting": "noisy", "sampler": "noisy", "steps": 0, "t_start": None,
+                      "schedule": "-", "nfe": 0, "pesq": r["pesq"] + offset} for r in reference])
+
+
+def test_claims_against_a_baseline_that_does_not_enhance_are_not_testable(paper_cells: Path) -> None:
+    _write_noisy(paper_cells, -0.3)  # DSM-60 enhances: nothing changes
+    _, verdict = _judge(paper_cells)
+    assert set(verdict.values()) == {"reproduced"}
+    _write_noisy(paper_cells, +0.1)  # DSM-60 is 0.1 PESQ below its noisy input
+    outcomes, verdict = _judge(paper_cells)
+    for split in SPLITS:
+        assert verdict[("1", split)] == verdict[("2", split)] == "not testable"
+        assert verdict[("multi-N", split)] == "reproduced"  # no diffusion baseline involved
+    assert verdict[("3", "test_real")] == "reproduced"
+    claim1 = next(o for o in outcomes if o.comparison.claim == "1" and o.comparison.split == "test")
+    assert claim1.passed is True and not claim1.testable
+    assert claim1.baseline_gain.mean == pytest.approx(-0.1, abs=1e-9) and claim1.baseline_gain.high < 0
+    steady = next(o for o in outcomes if o.comparison.claim == "2" and o.comparison.reference.model == "crp5")
+    assert steady.testable and steady.baseline_gain is None
+    # a comparison that fails on its own still makes the claim "not reproduced"
+    for steps in range(1, 6):
+        path = paper_cells / f"cells/test/crp1/reverse_{steps}_t0.5.csv"
+        write_rows([{**r, "pesq": r["pesq"] - 0.5} for r in read_rows(path)], path)
+    _, verdict = _judge(paper_cells)
+    assert verdict[("2", "test")] == "not reproduced" and verdict[("1", "test")] == "not testable"
+    claims.write_claims(claims.judge(claims.load_cells(paper_cells), claims.comparisons(claims.ClaimModels(),
+                                                                                        list(SPLITS)), rounds=100),
+                        paper_cells)
+    text = (paper_cells / "claims.md").read_text()
+    assert "| 1 | not testable | not testable | not testable |" in text
+    assert "not testable: dsm @ pc:30 minus noisy input -0.100 [-0.100, -0.100] PESQ (yes by the rule)" in text
+    rows = read_rows(paper_cells / "claims.csv")
+    assert {r["testable"] for r in rows if r["claim"] == "1"} == {"false"}
+
+
 def test_missing_models_and_cells(paper_cells: Path) -> None:
     _, verdict = _judge(paper_cells, pred=None)
     assert not any(claim == "3" for claim, _ in verdict)  # no predictive model: claim 3 is left out

@@ -18,6 +18,12 @@ passes when its mean difference is at least ``-margin``; at N = 2-4 against both
 
 A claim is *reproduced* on a split when all of its judged comparisons pass; a comparison whose cells are missing is
 *not run*, and so is the claim. Verdicts use PESQ; ESTOI and SI-SDR differences are reported beside it.
+
+Comparisons against the diffusion baseline (``dsm @ pc:30``: claim 1 and the collapse half of claim 2) only say
+something about the method when that baseline enhances at all. When the folder has the noisy input's cells and the
+baseline is not significantly better than the noisy input on PESQ (interval's lower bound at or below 0), such a
+comparison is *not testable*, and so is its claim on that split unless another of its comparisons fails: an
+undertrained score model would otherwise make "CRP matches diffusion" pass vacuously.
 """
 
 from __future__ import annotations
@@ -107,6 +113,8 @@ class Comparison:
     row: CellRef
     reference: CellRef
     rule: Rule
+    #: a cell that must be significantly better than the noisy input for the comparison to be testable
+    baseline: CellRef | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,13 @@ class Outcome:
     differences: Mapping[str, Difference]
     passed: bool | None
     missing: str = ""
+    #: the comparison's baseline minus the noisy input on PESQ (``None``: no baseline, or no noisy cells)
+    baseline_gain: Difference | None = None
+
+    @property
+    def testable(self) -> bool:
+        """False when the comparison's baseline is not significantly better than the noisy input."""
+        return self.baseline_gain is None or self.baseline_gain.low > 0
 
 
 @dataclass(frozen=True)
@@ -190,16 +205,17 @@ def comparisons(models: ClaimModels, splits: Sequence[str], t_start: float = 0.5
     pc60 = None if m.dsm is None else CellRef(m.dsm, "pc", pc_steps)
     pred = None if m.pred is None else CellRef(m.pred, "predictive")
 
-    def add(claim: str, split: str, row: CellRef | None, ref: CellRef | None, rule: Rule) -> None:
+    def add(claim: str, split: str, row: CellRef | None, ref: CellRef | None, rule: Rule,
+            baseline: CellRef | None = None) -> None:
         if row is not None and ref is not None:
-            out.append(Comparison(claim, split, row, ref, rule))
+            out.append(Comparison(claim, split, row, ref, rule, baseline))
 
     for split in splits:
-        add("1", split, rev(m.crp5, 5), pc60, Rule("above", -margin))
-        add("1", split, rev(m.multi, 5), pc60, Rule("report"))
+        add("1", split, rev(m.crp5, 5), pc60, Rule("above", -margin), baseline=pc60)
+        add("1", split, rev(m.multi, 5), pc60, Rule("report"), baseline=pc60)
         add("2", split, rev(m.crp1, 1), rev(m.crp5, 5), Rule("above", -margin))
-        add("2", split, rev(m.dsm, 1), pc60, Rule("below", 0.0))
-        add("2", split, rev(m.dsm, 1, "max"), pc60, Rule("below", 0.0))
+        add("2", split, rev(m.dsm, 1), pc60, Rule("below", 0.0), baseline=pc60)
+        add("2", split, rev(m.dsm, 1, "max"), pc60, Rule("below", 0.0), baseline=pc60)
         add("2", split, rev(m.crp1, 1), rev(m.dsm, 1), Rule("above", 0.0))
         add("3", split, rev(m.crp1, 1), pred, Rule("above", 0.0) if split in UNSEEN_SPLITS else Rule("report"))
         add("3", split, rev(m.multi, 1), pred, Rule("report"))
@@ -229,12 +245,26 @@ def judge(cells: Cells, plan: Sequence[Comparison], rounds: int = DEFAULT_ROUNDS
         diffs = {metric: paired_bootstrap(_values(row, metric), _values(ref, metric), rounds=rounds, seed=seed)
                  for metric in REPORTED_METRICS}
         outcomes.append(Outcome(comparison, _mean(row), _mean(ref), diffs,
-                                comparison.rule.passes(diffs[VERDICT_METRIC])))
+                                comparison.rule.passes(diffs[VERDICT_METRIC]),
+                                baseline_gain=_baseline_gain(cells, comparison, rounds, seed)))
     return outcomes
 
 
+def _baseline_gain(cells: Cells, comparison: Comparison, rounds: int, seed: int) -> Difference | None:
+    """The comparison's baseline minus the noisy input on PESQ, or ``None`` without a baseline or noisy cells."""
+    if comparison.baseline is None:
+        return None
+    baseline, _ = find_cell(cells, comparison.split, comparison.baseline)
+    noisy, _ = find_cell(cells, comparison.split, CellRef(NOISY, NOISY))
+    if baseline is None or noisy is None:
+        return None
+    return paired_bootstrap(_values(baseline, VERDICT_METRIC), _values(noisy, VERDICT_METRIC), rounds=rounds,
+                            seed=seed)
+
+
 def verdicts(outcomes: Sequence[Outcome]) -> dict[tuple[str, str], str]:
-    """``{(claim, split): "reproduced" | "not reproduced" | "not run"}`` over the judged comparisons."""
+    """``{(claim, split): "reproduced" | "not reproduced" | "not testable" | "not run"}`` over the judged
+    comparisons (see the module's docstring for "not testable")."""
     groups: dict[tuple[str, str], list[Outcome]] = {}
     for outcome in outcomes:
         if outcome.comparison.rule.kind != "report":
@@ -243,8 +273,10 @@ def verdicts(outcomes: Sequence[Outcome]) -> dict[tuple[str, str], str]:
     for key, members in groups.items():
         if any(o.missing for o in members):
             result[key] = "not run"
+        elif any(o.testable and not o.passed for o in members):
+            result[key] = "not reproduced"
         else:
-            result[key] = "reproduced" if all(o.passed for o in members) else "not reproduced"
+            result[key] = "reproduced" if all(o.testable for o in members) else "not testable"
     return result
 
 
@@ -264,6 +296,9 @@ def format_markdown(outcomes: Sequence[Outcome], margin: float = DEFAULT_MARGIN)
     for claim in claims:
         lines.append(f"| {claim} | " + " | ".join(verdict.get((claim, s), "–") for s in splits) + " |")
     lines.append("")
+    if "not testable" in verdict.values():
+        lines += ["*Not testable*: the diffusion baseline these comparisons are made against is not significantly "
+                  "better than the noisy input (PESQ), so matching or beating it says nothing about the method.", ""]
     for claim in claims:
         lines += [f"## {titles.get(claim, claim)}", "",
                   "| split | row | minus | PESQ (row / minus) | Δ PESQ [95 % CI] | Δ ESTOI [95 % CI] "
@@ -274,9 +309,13 @@ def format_markdown(outcomes: Sequence[Outcome], margin: float = DEFAULT_MARGIN)
             if o.missing:
                 cells = ["–"] * 4 + [c.rule.describe(), f"not run ({o.missing})"]
             else:
+                passes = {True: "yes", False: "**no**", None: "–"}[o.passed]
+                if not o.testable and c.baseline is not None and o.baseline_gain is not None:
+                    passes = (f"not testable: {c.baseline.describe()} minus noisy input "
+                              f"{_interval(o.baseline_gain, 3)} PESQ ({passes} by the rule)")
                 cells = [f"{o.row_mean:.3f} / {o.reference_mean:.3f}",
                          *(_interval(o.differences[m], 3 if m != "si_sdr" else 2) for m in REPORTED_METRICS),
-                         c.rule.describe(), {True: "yes", False: "**no**", None: "–"}[o.passed]]
+                         c.rule.describe(), passes]
             lines.append(f"| {c.split} | {c.row.describe()} | {c.reference.describe()} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -289,7 +328,11 @@ def outcome_rows(outcomes: Sequence[Outcome]) -> list[Row]:
         c = o.comparison
         row: Row = {"claim": c.claim, "split": c.split, "row": c.row.describe(), "reference": c.reference.describe(),
                     "rule": c.rule.describe(), "row_pesq": o.row_mean, "reference_pesq": o.reference_mean,
-                    "passes": "" if o.passed is None else str(o.passed).lower(), "missing": o.missing}
+                    "passes": "" if o.passed is None else str(o.passed).lower(), "missing": o.missing,
+                    "testable": str(o.testable).lower()}
+        gain = o.baseline_gain or Difference(math.nan, math.nan, math.nan, 0)
+        row.update({"baseline_minus_noisy_pesq": gain.mean, "baseline_minus_noisy_ci_low": gain.low,
+                    "baseline_minus_noisy_ci_high": gain.high})
         for metric in REPORTED_METRICS:
             d = o.differences.get(metric, Difference(math.nan, math.nan, math.nan, 0))
             row.update({f"{metric}_delta": d.mean, f"{metric}_ci_low": d.low, f"{metric}_ci_high": d.high,

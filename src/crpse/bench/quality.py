@@ -188,8 +188,9 @@ def write_rows(rows: Sequence[Row], path: Path) -> None:
     tmp.replace(path)
 
 
+# the last six: claims.csv (crpse.bench.claims)
 _TEXT_COLUMNS = {"split", "model", "setting", "sampler", "schedule", "name", "reference",
-                 "claim", "row", "rule", "passes", "missing"}  # the last five: claims.csv (crpse.bench.claims)
+                 "claim", "row", "rule", "passes", "missing", "testable"}
 
 
 def read_rows(path: Path) -> list[Row]:
