@@ -191,10 +191,12 @@ class Enhancer:
         overlap: overlap of consecutive windows in seconds (at most half the window), cross-faded.
         batch_size: single-channel windows per network call.
         backend: how the network runs (:mod:`crpse.backends`): ``auto`` (the fastest faithful path), ``eager``,
-            ``onnxruntime`` (the sampler as a cached ONNX graph; a cached graph runs without importing torch) or
-            ``openvino`` (the same graph run by OpenVINO).
-        precision: ``fp32``, ``bf16`` (hardware with native bf16 only) or ``auto`` (fp32 unless bf16's measured
-            quality cost is below the limit). An eager model is put in the backend's memory layout in place.
+            ``onnxruntime`` (the sampler as a cached ONNX graph; a cached graph runs without importing torch),
+            ``openvino`` (the same graph run by OpenVINO) or ``compile`` (eager with the network compiled by
+            ``torch.compile``; CUDA graphs on a GPU).
+        precision: ``fp32``, ``bf16`` (hardware with native bf16 only), ``fp16`` (CUDA only) or ``auto`` (fp32
+            unless bf16's measured quality cost is below the limit). An eager model is put in the backend's memory
+            layout in place (and, for ``compile``, its network compiled in place).
         cache_dir: where exported graphs are kept (default: :func:`crpse.backends.ort.default_cache_dir`).
         output_limits: when enhanced audio is refused as unsafe (non-finite, clipping, far louder than the input;
             :class:`crpse.output_guard.UnsafeOutputError`); ``None`` turns the guard off.

@@ -22,6 +22,14 @@ Paths (figures in BENCHMARKS.md section 8.3):
   OpenVINO's compiled-model cache next to the graphs (:mod:`crpse.backends.openvino`). Faithful, parity-tested like
   ``onnxruntime``; fallbacks the same. ``openvino`` ``bf16``: only when asked for and where the CPU has native bf16;
   not faithful (BENCHMARKS.md section 14: larger errors than eager bf16), so ``auto`` never picks it.
+* ``compile`` (torch >= 2.2 and, on CPU, a C++ compiler): the eager path with the network compiled by
+  ``torch.compile`` on first use (one compilation per window shape: seconds to minutes). On CUDA it uses the
+  ``reduce-overhead`` mode, which replays CUDA graphs, the launch-bound case it helps; on CPU the default mode
+  (BENCHMARKS.md section 13.1: the ``tiny`` network compiled in 200 s and ran 1.01x as fast, so ``auto`` never picks
+  it). Faithful in fp32 (parity-tested to 1e-4 on CPU; on CUDA where a GPU runs the tests); ``bf16`` and ``fp16``
+  are its autocast as for eager.
+* ``fp16`` (CUDA only): fp16 autocast, for GPUs whose fp16 is faster than their bf16 or that have no bf16; not
+  faithful, never chosen by ``auto``. CPUs have no fast fp16 path here, so it is refused there.
 * ``auto``: the fastest faithful path. ``precision="auto"`` is fp32 until bf16's quality cost has been measured
   below :data:`BF16_MAX_PESQ_COST` for the model; :data:`BF16_MEASURED_PESQ_COST` records that measurement (done
   for the bundled model, below the limit: so ``auto`` runs bf16 where the hardware has native bf16). On CPU with
@@ -47,7 +55,7 @@ if TYPE_CHECKING:
     import torch
 
 #: ``--backend`` choices
-BACKENDS = ("auto", "eager", "onnxruntime", "openvino")
+BACKENDS = ("auto", "eager", "onnxruntime", "openvino", "compile")
 #: the backends that run the exported sampler graph (:mod:`crpse.backends.export`), and the optional extra each
 #: needs (``pip install 'crpse[EXTRA]'``: the runtime, and the exporter's ONNX library; a cached graph needs only
 #: the runtime)
@@ -55,7 +63,7 @@ GRAPH_BACKENDS = {"onnxruntime": "onnx", "openvino": "openvino"}
 #: the extra of the ``onnxruntime`` backend
 ONNX_EXTRA = GRAPH_BACKENDS["onnxruntime"]
 #: ``--precision`` choices
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: ``auto`` may pick bf16 only when its mean PESQ cost against fp32 on a test split is below this
 BF16_MAX_PESQ_COST = 0.02
 #: measured mean PESQ cost of bf16 (fp32 PESQ - bf16 PESQ, paired per file) for the bundled model at its own setting:
@@ -119,8 +127,8 @@ class InferenceBackend:
     """A resolved inference path.
 
     Attributes:
-        name: ``eager``, ``onnxruntime`` or ``openvino``.
-        precision: ``fp32`` or ``bf16``.
+        name: ``eager``, ``compile``, ``onnxruntime`` or ``openvino``.
+        precision: ``fp32``, ``bf16`` or ``fp16``.
         channels_last: whether 4-D weights and feature maps use the channels-last layout (eager).
         reason: why ``auto`` chose this, or why the path asked for could not run (empty when the user's choice
             runs as asked).
@@ -133,29 +141,78 @@ class InferenceBackend:
 
     @property
     def faithful(self) -> bool:
-        """fp32 paths match eager NCHW fp32 to about 1e-5 (parity-tested); bf16 does not."""
+        """fp32 paths match eager NCHW fp32 to about 1e-5 (parity-tested); bf16 and fp16 do not."""
         return self.precision == "fp32"
+
+    @property
+    def runs_torch(self) -> bool:
+        """Whether the torch model runs (``eager``, ``compile``) rather than an exported graph."""
+        return self.name in ("eager", "compile")
 
     def describe(self) -> str:
         layout = ", channels-last" if self.channels_last else ""
         return f"{self.name} {self.precision}{layout}" + (f" ({self.reason})" if self.reason else "")
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
-        """Put ``model`` (in place) into the layout this backend runs; returns it."""
+        """Put ``model`` (in place) into the layout this backend runs, and for ``compile`` mark its network for
+        compilation on first use (:func:`compile_network`); returns it."""
         import torch
 
-        return model.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        model = model.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        if self.name == "compile":
+            compile_network(model)
+        return model
 
     @contextlib.contextmanager
     def autocast(self, device: torch.device) -> Iterator[None]:
-        """The context the sampler runs in (bf16 autocast, or nothing)."""
-        if self.precision == "bf16":
-            import torch
+        """The context the sampler runs in: bf16 or fp16 autocast; for fp32 on CUDA, cuDNN without TF32 (PyTorch
+        lets cuDNN convolutions use TF32 by default, about 1e-3 relative error: not the faithful fp32), restored
+        on exit; else nothing."""
+        import torch
 
-            with torch.autocast(device.type, dtype=torch.bfloat16):
+        if self.precision in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+            with torch.autocast(device.type, dtype=dtype):
+                yield
+        elif device_type(device) == "cuda":
+            cudnn = torch.backends.cudnn
+            with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                             allow_tf32=False):
                 yield
         else:
             yield
+
+
+def compile_mode(device: torch.device | str) -> str | None:
+    """``torch.compile``'s mode for ``device``: ``reduce-overhead`` (CUDA graphs) on CUDA, the default elsewhere."""
+    return "reduce-overhead" if device_type(device) == "cuda" else None
+
+
+def compile_network(model: torch.nn.Module) -> torch.nn.Module:
+    """Compile ``model``'s network (its ``dnn``) in place with ``torch.compile`` in :func:`compile_mode` for the
+    device its parameters are on; compilation happens on the first call (and once per new input shape).
+
+    The compiled function sees only the network's real view (``[B, 4, F, T]`` in, ``[B, 2, F, T]`` out): TorchInductor
+    generates no code for complex operators, so the complex <-> real-view conversions (the same operations as
+    :meth:`crpse.nn.ncsnpp.NCSNpp.forward`'s) stay outside it. The parameters, their names and the state dict are
+    unchanged. Calling it again on the same model does nothing."""
+    import torch
+
+    network = getattr(model, "dnn", model)
+    if getattr(network, "_crpse_compiled", False):
+        return model
+    real_forward = torch.compile(network.forward, mode=compile_mode(next(network.parameters()).device))
+
+    def forward(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if not x.is_complex():
+            return real_forward(x, t)
+        real = torch.cat([x[:, :1].real, x[:, :1].imag, x[:, 1:].real, x[:, 1:].imag], dim=1)
+        out = real_forward(real, t)
+        return torch.view_as_complex(out.permute(0, 2, 3, 1).contiguous())[:, None]
+
+    network.forward = forward
+    network._crpse_compiled = True
+    return model
 
 
 def select_backend(
@@ -168,9 +225,11 @@ def select_backend(
     its runtime installed resolves to eager (fp32, or bf16 when asked for) with the reason in
     :attr:`InferenceBackend.reason` (shown as a one-line notice). ``openvino`` runs fp32 unless bf16 is asked for.
 
+    ``compile`` resolves its precision like ``eager`` (``auto`` included).
+
     Raises:
-        ValueError: an unknown choice, bf16 asked for on hardware without native bf16, ``onnxruntime`` with bf16,
-            or a graph backend on a device other than the CPU.
+        ValueError: an unknown choice, bf16 asked for on hardware without native bf16, fp16 anywhere but on CUDA,
+            ``onnxruntime`` with bf16, or a graph backend on a device other than the CPU.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -182,6 +241,10 @@ def select_backend(
         raise ValueError(f"the {backend} backend runs on the CPU, not {device}; use --device cpu or another backend")
     if backend == "onnxruntime" and precision == "bf16":
         raise ValueError("the onnxruntime backend runs fp32 only; use --precision fp32 or auto, or --backend eager")
+    if precision == "fp16" and kind != "cuda":
+        raise ValueError(
+            f"fp16 runs on CUDA GPUs only, not on {device}; use --precision fp32, bf16 (native bf16 hardware) or auto"
+        )
     if precision == "bf16" and not native_bf16(device):
         raise ValueError(
             f"bf16 needs native bf16 hardware (avx512_bf16/amx_bf16 CPU or a bf16 GPU), which {device} lacks; "
@@ -194,6 +257,7 @@ def select_backend(
                       f"running eager {precision}")
             return InferenceBackend("eager", precision, channels_last, reason)
         return InferenceBackend(backend, precision, False)
+    name = "compile" if backend == "compile" else "eager"
     reason = ""
     if precision == "auto":
         precision = "fp32"
@@ -203,4 +267,4 @@ def select_backend(
             reason = f"auto: fp32, bf16's PESQ cost is not measured below {BF16_MAX_PESQ_COST}"
         else:
             precision, reason = "bf16", f"auto: bf16, measured PESQ cost {BF16_MEASURED_PESQ_COST:.3f}"
-    return InferenceBackend("eager", precision, channels_last, reason)
+    return InferenceBackend(name, precision, channels_last, reason)

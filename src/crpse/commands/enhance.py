@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from crpse.backends import BACKENDS
+from crpse.backends import BACKENDS, PRECISIONS
 from crpse.chunking import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW
 from crpse.sampler_spec import CRP_SPEC, DEFAULT_SEED, ODE_METHODS, SAMPLERS, SCHEDULES
 from crpse.upper_band import DEFAULT_UPPER_BAND, UPPER_BAND_CHOICES
@@ -85,14 +85,16 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--backend", choices=BACKENDS, default="auto",
         help="how the network runs: onnxruntime exports the sampler once per model and setting to a cached ONNX "
         "graph (the 'onnx' extra; cache: $CRPSE_CACHE_DIR, default ~/.cache/crpse) and runs it without torch; "
-        "openvino runs the same graph with OpenVINO (the 'openvino' extra; fp32 unless --precision bf16) "
+        "openvino runs the same graph with OpenVINO (the 'openvino' extra; fp32 unless --precision bf16); "
+        "compile runs eager with the network compiled by torch.compile on first use (CUDA graphs on a GPU; "
+        "seconds to minutes per window shape) "
         "(default: auto = the fastest faithful path for this machine: onnxruntime where a graph is ready, else "
         "eager)",
     )
     run_group.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16"), default="auto",
-        help="bf16 only on hardware with native bf16 (default: auto = fp32 unless bf16's measured quality "
-        "cost is below 0.02 PESQ)",
+        "--precision", choices=PRECISIONS, default="auto",
+        help="bf16 only on hardware with native bf16, fp16 only on CUDA GPUs (default: auto = fp32 unless bf16's "
+        "measured quality cost is below 0.02 PESQ)",
     )
     output = parser.add_argument_group("output")
     output.add_argument(
