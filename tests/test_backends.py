@@ -61,7 +61,6 @@ def test_compile_resolves_like_eager_and_fp16_is_cuda_only(cpu_flags) -> None:
     cpu_flags("avx2", "avx512f")
     chosen = select_backend("compile", "auto", "cpu")
     assert (chosen.name, chosen.precision, chosen.channels_last, chosen.faithful) == ("compile", "fp32", True, True)
-    assert chosen.runs_torch and not InferenceBackend("onnxruntime", "fp32", False).runs_torch
     assert chosen.describe() == "compile fp32, channels-last (auto: fp32, no native bf16 on this hardware)"
     cpu_flags("avx512_bf16")
     assert select_backend("compile", "bf16", "cpu").precision == "bf16"

@@ -140,6 +140,12 @@ def test_missing_models_and_cells(paper_cells: Path) -> None:
     assert verdict[("1", "test_real")] == "reproduced"
     missing = next(o for o in outcomes if o.comparison.split == "test" and o.comparison.claim == "1")
     assert missing.missing == "no dsm @ pc:30 cell on test" and math.isnan(missing.row_mean)
+    # one failing comparison decides, even while another of the claim's cells is missing
+    for steps in range(1, 6):
+        path = paper_cells / f"cells/test/crp1/reverse_{steps}_t0.5.csv"
+        write_rows([{**r, "pesq": r["pesq"] - 0.5} for r in read_rows(path)], path)
+    _, verdict = _judge(paper_cells)
+    assert verdict[("2", "test")] == "not reproduced" and verdict[("1", "test")] == "not run"
 
 
 def test_find_cell_resolves_t_max_and_refuses_ambiguity(paper_cells: Path) -> None:

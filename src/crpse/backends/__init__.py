@@ -144,11 +144,6 @@ class InferenceBackend:
         """fp32 paths match eager NCHW fp32 to about 1e-5 (parity-tested); bf16 and fp16 do not."""
         return self.precision == "fp32"
 
-    @property
-    def runs_torch(self) -> bool:
-        """Whether the torch model runs (``eager``, ``compile``) rather than an exported graph."""
-        return self.name in ("eager", "compile")
-
     def describe(self) -> str:
         layout = ", channels-last" if self.channels_last else ""
         return f"{self.name} {self.precision}{layout}" + (f" ({self.reason})" if self.reason else "")

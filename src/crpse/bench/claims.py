@@ -16,8 +16,9 @@ Multi-N (issue 16): ``multi @ reverse:N`` against the dedicated models at their 
 passes when its mean difference is at least ``-margin``; at N = 2-4 against both, when it is not significantly worse
 (the interval's upper bound is at least 0).
 
-A claim is *reproduced* on a split when all of its judged comparisons pass; a comparison whose cells are missing is
-*not run*, and so is the claim. Verdicts use PESQ; ESTOI and SI-SDR differences are reported beside it.
+A claim is *reproduced* on a split when all of its judged comparisons pass, and *not reproduced* as soon as one of
+them fails; a comparison whose cells are missing is *not run*, and so is the claim when none of its comparisons
+fails. Verdicts use PESQ; ESTOI and SI-SDR differences are reported beside it.
 
 Comparisons against the diffusion baseline (``dsm @ pc:30``: claim 1 and the collapse half of claim 2) only say
 something about the method when that baseline enhances at all. When the folder has the noisy input's cells and the
@@ -271,10 +272,10 @@ def verdicts(outcomes: Sequence[Outcome]) -> dict[tuple[str, str], str]:
             groups.setdefault((outcome.comparison.claim, outcome.comparison.split), []).append(outcome)
     result = {}
     for key, members in groups.items():
-        if any(o.missing for o in members):
+        if any(not o.missing and o.testable and not o.passed for o in members):
+            result[key] = "not reproduced"  # one failing comparison decides, whatever else is missing
+        elif any(o.missing for o in members):
             result[key] = "not run"
-        elif any(o.testable and not o.passed for o in members):
-            result[key] = "not reproduced"
         else:
             result[key] = "reproduced" if all(o.testable for o in members) else "not testable"
     return result
@@ -310,7 +311,7 @@ def format_markdown(outcomes: Sequence[Outcome], margin: float = DEFAULT_MARGIN)
                 cells = ["–"] * 4 + [c.rule.describe(), f"not run ({o.missing})"]
             else:
                 passes = {True: "yes", False: "**no**", None: "–"}[o.passed]
-                if not o.testable and c.baseline is not None and o.baseline_gain is not None:
+                if not o.testable and c.baseline is not None and o.baseline_gain is not None:  # for the types
                     passes = (f"not testable: {c.baseline.describe()} minus noisy input "
                               f"{_interval(o.baseline_gain, 3)} PESQ ({passes} by the rule)")
                 cells = [f"{o.row_mean:.3f} / {o.reference_mean:.3f}",
