@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from crpse.bench.quality import read_rows
-from crpse.bench.stats import DEFAULT_ROUNDS, paired_bootstrap
+from crpse.bench.stats import DEFAULT_ROUNDS, mean_std, paired_bootstrap
 
 METRICS = (("pesq", "PESQ", 3), ("estoi", "ESTOI", 3), ("si_sdr", "SI-SDR (dB)", 2))
 
@@ -48,7 +48,7 @@ def compare(rows: dict[str, dict], systems: dict[str, dict], rounds: int = DEFAU
     lines = ["| system | files | " + " | ".join(label for _, label, _ in METRICS) + " |",
              "|---|---|" + "---|" * len(METRICS)]
     for name, table in {**rows, **systems}.items():
-        means = [sum(v[m] for v in table.values()) / len(table) for m, _, _ in METRICS]
+        means = [mean_std([v[m] for v in table.values()])[0] for m, _, _ in METRICS]
         lines.append(f"| {name} | {len(table)} | " + " | ".join(f"{x:.{d}f}" for x, (_, _, d) in zip(means, METRICS))
                      + " |")
     lines += ["", "| row minus system | " + " | ".join(label for _, label, _ in METRICS) + " |",

@@ -237,6 +237,7 @@ def judge(cells: Cells, plan: Sequence[Comparison], rounds: int = DEFAULT_ROUNDS
           seed: int = DEFAULT_SEED) -> list[Outcome]:
     """Compute each comparison's paired differences (per :data:`REPORTED_METRICS`) and whether it passes."""
     outcomes = []
+    gains: dict[tuple[str, CellRef | None], Difference | None] = {}  # one bootstrap per split and baseline
     for comparison in plan:
         row, why_row = find_cell(cells, comparison.split, comparison.row)
         ref, why_ref = find_cell(cells, comparison.split, comparison.reference)
@@ -245,9 +246,12 @@ def judge(cells: Cells, plan: Sequence[Comparison], rounds: int = DEFAULT_ROUNDS
             continue
         diffs = {metric: paired_bootstrap(_values(row, metric), _values(ref, metric), rounds=rounds, seed=seed)
                  for metric in REPORTED_METRICS}
+        key = (comparison.split, comparison.baseline)
+        if key not in gains:
+            gains[key] = _baseline_gain(cells, comparison, rounds, seed)
         outcomes.append(Outcome(comparison, _mean(row), _mean(ref), diffs,
                                 comparison.rule.passes(diffs[VERDICT_METRIC]),
-                                baseline_gain=_baseline_gain(cells, comparison, rounds, seed)))
+                                baseline_gain=gains[key]))
     return outcomes
 
 
@@ -359,8 +363,6 @@ def judged_splits(cells: Cells) -> list[str]:
 
 def _values(scores: Scores, metric: str) -> dict[str, float]:
     return {name: float(row[metric]) if row.get(metric) is not None else math.nan for name, row in scores.items()}
-
-
 
 
 def _mean(scores: Scores, metric: str = VERDICT_METRIC) -> float:
