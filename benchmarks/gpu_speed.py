@@ -1,27 +1,32 @@
 """crpse's CUDA paths side by side with the official network, on one GPU (issue 15's GPU figures).
 
     python benchmarks/gpu_speed.py --reference SGMSE_CRP_CHECKOUT -o OUT [--audio NOISY_DIR] [--budget-s 420]
+        [--parts network,enhance,...]
 
 Each part adds its rows to ``OUT/results.csv`` as soon as it finishes (column ``part``; it also prints them as a
-Markdown table), so a run stopped at its time limit keeps what it measured; ``--budget-s`` skips the parts that would start after that many seconds.
+Markdown table), so a run stopped at its time limit keeps what it measured; ``--budget-s`` skips the parts that
+would start after that many seconds. The parts, in the order they run (``--parts`` picks some):
 
-1. ``network``: one score-model call ``model(x_t, y, t)`` on complex ``[B, 1, 256, T]`` inputs under
-   ``torch.inference_mode``, the paths **interleaved** (one call of each per round, the order rotating), each call
-   bracketed by ``torch.cuda.synchronize()``; median and minimum over the rounds after two warm-up calls. Networks:
-   ``ncsnpp`` (random weights, ``init_scale=1``) at B = 1, T = 256 (the input of the issue's CPU table) and the
-   bundled model at one 6-s window, B = 1 and 8. Paths: the official NCSN++ of the sgmse_crp checkout on the same
-   weights (:mod:`crpse.bench.reference`: its pure-PyTorch ``upfirdn2d_native``), as PyTorch runs it by default
-   (cuDNN may use TF32) and with TF32 off; crpse eager fp32 (TF32 off: the faithful path), bf16 and fp16 autocast;
-   then (last, they compile for minutes) ``torch.compile`` with CUDA graphs in fp32 and fp16. Errors are the
-   maximum relative error ``max|a - b| / max|b|`` against crpse eager fp32 on the same input.
-2. ``enhance``: :class:`crpse.Enhancer` with the bundled model on 60 s of generated audio in this process, per
-   backend and precision, after a warm-up call: wall seconds and RTF (median of 3).
-3. ``process``: ``crpse enhance --device cuda`` of a 60 s file in a fresh process (start-up, model load, CUDA
-   context, I/O included; :func:`crpse.bench.speed.time_end_to_end`): wall, RTF, host CPU time, host peak RSS.
-4. ``windows``: the bundled model's whole window step (:meth:`crpse.Enhancer.enhance_windows`) per window at
-   batch 1, 2, 4, 8, 16 and 32, interleaved: what ``--batch-size`` buys on a GPU.
-5. ``outputs.npz`` (with ``--audio DIR``): the noisy files of DIR enhanced by the bundled model at fp32, bf16 and
-   fp16 (int16 PCM, key ``precision/file``), to be scored against the clean references on the host.
+* ``network``: one score-model call ``model(x_t, y, t)`` on complex ``[B, 1, 256, T]`` inputs under
+  ``torch.inference_mode``, the paths **interleaved** (one call of each per round, the order rotating), each call
+  bracketed by ``torch.cuda.synchronize()``; median and minimum over the rounds after two warm-up calls. Networks:
+  ``ncsnpp`` (random weights, ``init_scale=1``) at B = 1, T = 256 (the input of the issue's CPU table) and the
+  bundled model at one 6-s window, B = 1 and 8. Paths: the official NCSN++ of the sgmse_crp checkout on the same
+  weights (:mod:`crpse.bench.reference`: its pure-PyTorch ``upfirdn2d_native``), as PyTorch runs it by default
+  (cuDNN may use TF32) and with TF32 off; crpse eager fp32 (TF32 off: the faithful path), bf16 and fp16 autocast.
+  Errors are the maximum relative error ``max|a - b| / max|b|`` against crpse eager fp32 on the same input.
+* ``enhance``: :class:`crpse.Enhancer` with the bundled model on 60 s of generated audio in this process, per
+  precision, at ``batch_size`` 1 and 8, after a warm-up call: wall seconds and RTF (median of 3).
+* ``process``: ``crpse enhance --device cuda`` of a 60 s file in a fresh process (start-up, model load, CUDA
+  context, I/O included; :func:`crpse.bench.speed.time_end_to_end`): wall, RTF, host CPU time, host peak RSS.
+* ``windows``: the bundled model's whole window step (:meth:`crpse.Enhancer.enhance_windows`) per window at
+  batch 1, 2, 4, 8, 16 and 32, interleaved: what ``--batch-size`` buys on a GPU.
+* ``outputs`` (with ``--audio DIR``): ``OUT/outputs.npz``, the noisy files of DIR enhanced by the bundled model at
+  fp32, bf16 and fp16 (int16 PCM, key ``precision/file``), to be scored against the clean references on the host
+  (``benchmarks/score_precision_outputs.py``).
+* ``compiled-bundled``, ``compiled-enhance``, ``compiled-ncsnpp`` (last: each compiles for tens of seconds per
+  shape): ``torch.compile`` with CUDA graphs (``--backend compile``) in fp32 and fp16, as ``network`` rows next to
+  the reference for the bundled model and ``ncsnpp``, and through the Enhancer on the 60 s audio.
 
 Prints the GPU, driver-visible CUDA version, torch version and the host CPU.
 """
