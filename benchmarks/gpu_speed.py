@@ -39,7 +39,6 @@ import csv
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -52,7 +51,7 @@ import torch
 from crpse.backends import InferenceBackend, select_backend
 from crpse.backends.eager import load_inference_model
 from crpse.bench.reference import import_reference, random_model, reference_like
-from crpse.bench.speed import frames_for, machine_info, make_test_file, time_end_to_end
+from crpse.bench.speed import frames_for, machine_info, time_end_to_end
 from crpse.enhancer import Enhancer
 
 
