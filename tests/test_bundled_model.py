@@ -54,12 +54,12 @@ def test_bundled_models_are_usable_by_name(tmp_path: Path, capsys: pytest.Captur
     assert main(["info", "default"]) == 0
     info = capsys.readouterr().out
     assert info.startswith(f"model:        default (bundled: {default_model_path()})\n")
-    assert "intended:     reverse, 1 step(s) from t_start=0.3" in info and "use:          demonstration model" in info
+    assert "intended:     reverse, 1 step(s) from t_start=0.3" in info and "use:          general model" in info
 
     assert main(["models"]) == 0
     listing = capsys.readouterr().out.splitlines()
     assert listing[0] == "default: 840,646 parameters, 3.4 MiB, 16000 Hz, crp; sampler: reverse, 1 step(s) from t=0.3"
-    assert listing[1].startswith("  use:  demonstration model: 16 kHz English speech")
+    assert listing[1].startswith("  use:  general model: 16 kHz speech")
     assert main(["models", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["parameters"] == 840646 and row["inference"]["steps"] == 1 and row["file_bytes"] > 3 * 2**20

@@ -1,0 +1,47 @@
+#!/bin/bash
+# The default model's GPU run (MODEL_CARD.md, "Training commands"), as one command on a lent GPU machine:
+# unpack the Opus pack (make_pack.py), then multi-N CRP fine-tuning of the previous bundled model (CRP N = 1 at
+# t = 0.3) for TRAIN_TIME; run/checkpoints/last.ckpt is copied to $OUT every SNAP_S seconds (the newest 5 kept) and
+# at the end, for the choice on valid/ on the host.
+#
+#   OUT=/tmp/out PACK=/path/to/pack INIT=prev.ckpt bash benchmarks/default_model/train_gpu.sh
+#   (prev.ckpt, the model it started from: git show 9d13213:src/crpse/assets/default.ckpt > prev.ckpt)
+#   local dry run: OUT=/tmp/o PACK=... PY=python ACCEL=cpu BATCH=2 TRAIN_TIME=00:00:00:30 SNAP_S=15 WORKERS=1 bash ...
+#
+# The GPU machine had Python 3.12 with torch and Lightning, no pesq (no cp312 wheel; it cannot build one): a
+# placeholder module satisfies crpse train's extras check there, and --num-eval-files 0 never calls it.
+set -u
+OUT=${OUT:?}; PACK=${PACK:?}; ACCEL=${ACCEL:-gpu}; BATCH=${BATCH:-32}; TRAIN_TIME=${TRAIN_TIME:-00:00:07:45}
+SNAP_S=${SNAP_S:-70}; WORKERS=${WORKERS:-12}; PY=${PY:-python3}; DATA=${DATA:-/tmp/d17}; RUN=${RUN:-/tmp/run17}
+INIT=${INIT:?the checkpoint to start from}
+exec > >(tee -a "$OUT/train17.log") 2>&1
+date -u; nproc; $PY -V; nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null
+$PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
+STUB=/tmp/crpse_pesq_placeholder
+if ! $PY -c "import pesq" 2>/dev/null; then
+  mkdir -p $STUB/pesq
+  printf '%s\n' 'class PesqError(Exception): ...' \
+    'def pesq(*args, **kwargs): raise RuntimeError("pesq is not installed here; score on another machine")' \
+    > $STUB/pesq/__init__.py
+fi
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}:$STUB PYTHONUNBUFFERED=1
+t0=$(date +%s)
+[ -d "$DATA/train" ] || $PY benchmarks/default_model/unpack_pack.py "$PACK" "$DATA" --jobs 16 || exit 3
+echo "unpack: $(( $(date +%s) - t0 )) s"
+rm -rf "$RUN"
+( n=0; while sleep "$SNAP_S"; do n=$((n+1)); f=$RUN/checkpoints/last.ckpt
+    [ -f "$f" ] && cp "$f" "$OUT/snap_$(printf %02d $n).ckpt" && echo "snapshot $n at $(( $(date +%s) - t0 )) s"
+    ls "$OUT"/snap_*.ckpt 2>/dev/null | head -n -5 | xargs -r rm -f
+  done ) &
+snap=$!
+$PY -m crpse train crp --init "$INIT" --data-dir "$DATA" --batch-size "$BATCH" --num-frames 256 \
+  --num-workers "$WORKERS" --val-loss-batches 2 --val-every 400 --num-eval-files 0 --checkpoint-every 100 \
+  --val-sampler model --lr 3e-4 --ema-decay 0.99 --run-dir "$RUN" --max-time "$TRAIN_TIME" \
+  --steps 1..5 --t-start 0.3 --grad-step last --steps-weighting cost --inference-steps 1 --inference-t-start 0.3 \
+  --accelerator "$ACCEL" --devices 1 --precision 32-true --log-every 20 --seed 17
+rc=$?
+kill $snap
+echo "train rc=$rc after $(( $(date +%s) - t0 )) s"
+cp "$RUN/checkpoints/last.ckpt" "$OUT/final.ckpt"
+cp "$(ls "$RUN"/logs/*/*/metrics.csv | head -1)" "$OUT/metrics.csv"
+date -u
