@@ -25,6 +25,20 @@ def test_bundled_model_is_a_small_crp_model() -> None:
     assert read_checkpoint(path)["ema_state_dict"] is None  # EMA weights only
 
 
+def test_bundled_model_stores_its_valid_sweep_region() -> None:
+    """The multi-N default model's validated region (MODEL_CARD.md): its own setting, N = 3..5 over t = 0.2..0.4,
+    and not the one-step sampler away from t = 0.3, where it was trained."""
+    from crpse.validated_region import read_region
+
+    region = read_region(read_checkpoint(default_model_path()))
+    assert region is not None
+    assert (region.split, region.metric, region.tolerance, region.files) == ("valid", "pesq", 0.05, 50)
+    assert (region.best.steps, region.best.t_start) == (4, 0.25) and abs(region.best.score - 1.902) < 5e-4
+    assert region.contains("reverse", 1, 0.3) and not region.contains("reverse", 1, 0.35)
+    assert not region.contains("reverse", 1, 0.25) and not region.contains("reverse", 2, 0.3)
+    assert all(region.contains("reverse", n, t) for n in (3, 4, 5) for t in (0.2, 0.25, 0.3, 0.35, 0.4))
+
+
 def test_bundled_model_enhances_a_generated_clip(monkeypatch: pytest.MonkeyPatch) -> None:
     # no network: any attempt to open a socket fails the test
     import socket
