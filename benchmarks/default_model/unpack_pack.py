@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from crpse.corpus.mixing import snr_db
+
 
 def decode(pack: Path, shard: int) -> tuple[int, np.ndarray, np.ndarray]:
     clean, _ = sf.read(pack / f"clean_{shard:02d}.ogg", dtype="float32")
@@ -72,8 +74,7 @@ def main() -> None:
             j = plain[int(rng.integers(len(plain)))]
             j = j if j != i else plain[(plain.index(i) + 1) % len(plain)]
             other = np.resize(clips[j][2], len(clean))  # tiled or cut to this clip's length
-            snr_db = rng.uniform(-5, 20)
-            scale = np.sqrt(np.sum(clean**2) / max(float(np.sum(other**2)), 1e-12) / 10 ** (snr_db / 10))
+            scale = 10 ** ((snr_db(clean, other) - rng.uniform(-5, 20)) / 20)  # the corpus's SNR definition
             tasks.append(("train", f"{name}_v2", clean, clean + scale * other))
         else:
             gain = 10 ** (rng.uniform(-6, 6) / 20)
