@@ -88,6 +88,21 @@ def test_missing_extra_is_one_line_and_exit_1(
     assert out == "" and not (tmp_path / "out").exists() and not (tmp_path / "r").exists()
 
 
+def test_training_needs_the_metrics_only_when_it_scores_validation_files(
+    uninstall, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # e.g. a GPU machine without a pesq wheel: --num-eval-files 0 trains on the validation loss alone
+    uninstall("pesq")
+    argv = ["train", "dsm", "--data-dir", str(tmp_path / "none"), "--run-dir", str(tmp_path / "r")]
+    assert main([*argv, "--num-eval-files", "2"]) == 1
+    assert capfd.readouterr().err == (
+        "crpse: error: crpse train needs the 'train' extra (missing: pesq); install it with: pip install 'crpse[train]'\n"
+    )
+    assert main([*argv, "--num-eval-files", "0"]) == 1  # past the check: the missing corpus is what stops it
+    err = capfd.readouterr().err
+    assert "extra" not in err and str(tmp_path / "none") in err
+
+
 def test_a_module_missing_in_a_worker_process_is_reported_the_same_way(tmp_path: Path) -> None:
     # a pesq that fails to import in every process (workers too), while the up-front check still finds it
     fake = tmp_path / "fake"

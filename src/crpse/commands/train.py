@@ -268,13 +268,16 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from crpse.extras import require_extra
 
-    require_extra("crpse train", "train")  # one line naming pip install 'crpse[train]' (crpse.cli reports it)
+    require_extra("crpse train", "train", ("lightning",))  # one line naming pip install 'crpse[train]' (crpse.cli)
     from crpse.training.runner import run_training
     from crpse.checkpoint import CheckpointError
     from crpse.data import DataError
 
     try:
-        return run_training(train_config(args))
+        config = train_config(args)
+        if config.num_eval_files:  # PESQ and ESTOI score validation files; with --num-eval-files 0 nothing does
+            require_extra("crpse train", "train", ("pesq", "pystoi"))
+        return run_training(config)
     except (CheckpointError, DataError, FileNotFoundError, ValueError) as err:
         if getattr(args, "verbose", False):
             raise
