@@ -8,8 +8,9 @@
 #   (prev.ckpt, the model it started from: git show 9d13213:src/crpse/assets/default.ckpt > prev.ckpt)
 #   local dry run: OUT=/tmp/o PACK=... PY=python ACCEL=cpu BATCH=2 TRAIN_TIME=00:00:00:30 SNAP_S=15 WORKERS=1 bash ...
 #
-# The GPU machine had Python 3.12 with torch and Lightning, no pesq (no cp312 wheel; it cannot build one): a
-# placeholder module satisfies crpse train's extras check there, and --num-eval-files 0 never calls it.
+# The GPU machine had Python 3.12 with torch and Lightning but no pesq (no cp312 wheel, and it cannot build one);
+# with --num-eval-files 0 crpse train no longer asks for it (the 2026-11-30 run put a placeholder module on the path
+# instead, before that check was narrowed).
 set -u
 OUT=${OUT:?}; PACK=${PACK:?}; ACCEL=${ACCEL:-gpu}; BATCH=${BATCH:-32}; TRAIN_TIME=${TRAIN_TIME:-00:00:07:45}
 SNAP_S=${SNAP_S:-70}; WORKERS=${WORKERS:-12}; PY=${PY:-python3}; DATA=${DATA:-/tmp/d17}; RUN=${RUN:-/tmp/run17}
@@ -17,14 +18,7 @@ INIT=${INIT:?the checkpoint to start from}
 exec > >(tee -a "$OUT/train17.log") 2>&1
 date -u; nproc; $PY -V; nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null
 $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
-STUB=/tmp/crpse_pesq_placeholder
-if ! $PY -c "import pesq" 2>/dev/null; then
-  mkdir -p $STUB/pesq
-  printf '%s\n' 'class PesqError(Exception): ...' \
-    'def pesq(*args, **kwargs): raise RuntimeError("pesq is not installed here; score on another machine")' \
-    > $STUB/pesq/__init__.py
-fi
-export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}:$STUB PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 t0=$(date +%s)
 [ -d "$DATA/train" ] || $PY benchmarks/default_model/unpack_pack.py "$PACK" "$DATA" --jobs 16 || exit 3
 echo "unpack: $(( $(date +%s) - t0 )) s"
