@@ -113,15 +113,19 @@ class SpecTransform:
 
     # -- amplitude compression ----------------------------------------------------------------------------------
     def compress(self, spec: torch.Tensor) -> torch.Tensor:
-        """Amplitude compression of a complex spectrogram (any shape)."""
+        """Amplitude compression of a complex spectrogram (any shape).
+
+        The phase factor ``exp(i*angle(z))`` is computed as ``sgn(z) = z / |z|`` (0 at 0, where the magnitude is 0
+        anyway): the same values up to rounding, about 5x faster on the CPU than ``exp`` of ``angle``.
+        """
         import torch
 
         if self.transform == "exponent":
             if self.exponent != 1:
-                spec = spec.abs() ** self.exponent * torch.exp(1j * spec.angle())
+                spec = spec.abs() ** self.exponent * torch.sgn(spec)
             return spec * self.factor
         if self.transform == "log":
-            return torch.log(1 + spec.abs()) * torch.exp(1j * spec.angle()) * self.factor
+            return torch.log(1 + spec.abs()) * torch.sgn(spec) * self.factor
         return spec
 
     def decompress(self, spec: torch.Tensor) -> torch.Tensor:
@@ -131,11 +135,11 @@ class SpecTransform:
         if self.transform == "exponent":
             spec = spec / self.factor
             if self.exponent != 1:
-                spec = spec.abs() ** (1 / self.exponent) * torch.exp(1j * spec.angle())
+                spec = spec.abs() ** (1 / self.exponent) * torch.sgn(spec)
             return spec
         if self.transform == "log":
             spec = spec / self.factor
-            return (spec.abs().exp() - 1) * torch.exp(1j * spec.angle())
+            return (spec.abs().exp() - 1) * torch.sgn(spec)
         return spec
 
     # -- the model domain ---------------------------------------------------------------------------------------

@@ -87,6 +87,20 @@ def test_fir_resampling_matches_upfirdn_definition() -> None:
     assert upsample_2d(x).shape == (2, 3, 16, 24) and downsample_2d(x).shape == (2, 3, 4, 6)
 
 
+def test_cpu_bf16_upsampling_runs_in_fp32_and_keeps_the_bf16_dtype() -> None:
+    # bf16 depthwise conv_transpose2d is slow on the CPU, so bf16 upsampling computes in fp32 and casts back: the
+    # result is the fp32 one rounded to bf16, under autocast and for a bf16 input alike
+    x = torch.randn(1, 4, 6, 10)
+    exact = upsample_2d(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = upsample_2d(x)
+    direct = upsample_2d(x.to(torch.bfloat16))
+    assert under_autocast.dtype == direct.dtype == torch.bfloat16
+    torch.testing.assert_close(under_autocast, exact.to(torch.bfloat16), rtol=0, atol=0)
+    torch.testing.assert_close(direct.float(), upsample_2d(x.to(torch.bfloat16).float()).to(torch.bfloat16).float(),
+                               rtol=0, atol=0)
+
+
 def test_bf16_autocast_returns_complex64() -> None:
     net = _tiny()
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -5,6 +5,10 @@ The reference ships a CUDA kernel plus a slow native fallback. Both compute, per
 ``downsample_2d``: padding (1, 1), convolution with ``k``, keeping every second sample, where ``k`` is the
 separable 2-D kernel ``outer(h, h) / sum(outer(h, h))``. Here the same functions are a strided depthwise
 ``conv2d`` and ``conv_transpose2d``, which run on any device.
+
+On the CPU, bf16 depthwise ``conv_transpose2d`` is about 6x slower than fp32 (oneDNN has no fast kernel for it;
+BENCHMARKS.md section 19), so under CPU bf16 autocast, or for a bf16 input on the CPU, the upsampling runs in fp32 and
+its result is cast back: faster, and closer to the fp32 result.
 """
 
 from __future__ import annotations
@@ -45,5 +49,11 @@ def upsample_2d(x: torch.Tensor, taps: Sequence[float] = (1, 3, 3, 1)) -> torch.
     # Zero-insertion, padding (pad_before, p // 2) and a true convolution with k equal a stride-2 transposed
     # convolution with weight k and padding size - 1 - pad_before.
     channels = int(x.shape[1])  # a plain int even while tracing (see downsample_2d)
+    if x.device.type == "cpu" and (x.dtype == torch.bfloat16 or torch.is_autocast_enabled("cpu")):
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+        with torch.autocast("cpu", enabled=False):
+            weight = k.float().expand(channels, 1, size, size)
+            y = F.conv_transpose2d(x.float(), weight, stride=2, padding=size - 1 - pad_before, groups=channels)
+        return y.to(dtype)
     weight = k.expand(channels, 1, size, size)
     return F.conv_transpose2d(x, weight, stride=2, padding=size - 1 - pad_before, groups=channels)
