@@ -61,14 +61,25 @@ def istft(transform: SpecTransform, spec: np.ndarray, length: int) -> np.ndarray
     return out / envelope
 
 
+def _polar(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(|z|, z / |z|)`` of a complex array, the phase factor 0 where ``|z| = 0`` (as ``exp(i*angle(z))`` times a
+    zero magnitude): the same values as ``exp(1j * angle(z))`` up to rounding, at a fraction of its cost."""
+    magnitude = np.abs(spec)
+    phase = np.zeros_like(spec)
+    np.divide(spec, magnitude, out=phase, where=magnitude > 0)
+    return magnitude, phase
+
+
 def compress(transform: SpecTransform, spec: np.ndarray) -> np.ndarray:
     """Amplitude compression (:meth:`SpecTransform.compress`) of a complex array of any shape."""
     if transform.transform == "exponent":
         if transform.exponent != 1:
-            spec = np.abs(spec) ** transform.exponent * np.exp(1j * np.angle(spec))
+            magnitude, phase = _polar(spec)
+            spec = magnitude**transform.exponent * phase
         return spec * transform.factor
     if transform.transform == "log":
-        return np.log(1 + np.abs(spec)) * np.exp(1j * np.angle(spec)) * transform.factor
+        magnitude, phase = _polar(spec)
+        return np.log1p(magnitude) * phase * transform.factor
     return spec
 
 
@@ -77,11 +88,12 @@ def decompress(transform: SpecTransform, spec: np.ndarray) -> np.ndarray:
     if transform.transform == "exponent":
         spec = spec / transform.factor
         if transform.exponent != 1:
-            spec = np.abs(spec) ** (1 / transform.exponent) * np.exp(1j * np.angle(spec))
+            magnitude, phase = _polar(spec)
+            spec = magnitude ** (1 / transform.exponent) * phase
         return spec
     if transform.transform == "log":
-        spec = spec / transform.factor
-        return (np.exp(np.abs(spec)) - 1) * np.exp(1j * np.angle(spec))
+        magnitude, phase = _polar(spec / transform.factor)
+        return np.expm1(magnitude) * phase
     return spec
 
 
