@@ -67,10 +67,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: ``auto`` may pick bf16 only when its mean PESQ cost against fp32 on a test split is below this
 BF16_MAX_PESQ_COST = 0.02
 #: measured mean PESQ cost of bf16 (fp32 PESQ - bf16 PESQ, paired per file) for the bundled model at its own setting:
-#: 100 test files, mean 0.0063, worst file 0.078 (BENCHMARKS.md section 18, benchmarks/bf16_quality.py; the previous
-#: bundled model's was 0.0084, section 13.2); ``None`` would mean not measured (``auto`` then stays fp32). Measure it
-#: again whenever the bundled checkpoint changes.
-BF16_MEASURED_PESQ_COST: float | None = 0.0063
+#: 100 test files, mean 0.0062, worst file 0.077 (BENCHMARKS.md section 19, benchmarks/bf16_quality.py, after the
+#: bf16 path began to upsample in fp32; 0.0063 before, section 18; the previous bundled model's was 0.0084, section
+#: 13.2); ``None`` would mean not measured (``auto`` then stays fp32). Measure it again whenever the bundled
+#: checkpoint or the bf16 path changes.
+BF16_MEASURED_PESQ_COST: float | None = 0.0062
 
 
 @lru_cache(maxsize=1)
