@@ -6,7 +6,7 @@ The reference ships a CUDA kernel plus a slow native fallback. Both compute, per
 separable 2-D kernel ``outer(h, h) / sum(outer(h, h))``. Here the same functions are a strided depthwise
 ``conv2d`` and ``conv_transpose2d``, which run on any device.
 
-On the CPU, bf16 depthwise ``conv_transpose2d`` is about 6x slower than fp32 (oneDNN has no fast kernel for it;
+On the CPU, bf16 depthwise ``conv_transpose2d`` is 5-9x slower than fp32 (oneDNN has no fast kernel for it;
 BENCHMARKS.md section 19), so under CPU bf16 autocast, or for a bf16 input on the CPU, the upsampling runs in fp32 and
 its result is cast back: faster, and closer to the fp32 result.
 """
