@@ -115,17 +115,18 @@ class SpecTransform:
     def compress(self, spec: torch.Tensor) -> torch.Tensor:
         """Amplitude compression of a complex spectrogram (any shape).
 
-        The phase factor ``exp(i*angle(z))`` is computed as ``sgn(z) = z / |z|`` (0 at 0, where the magnitude is 0
-        anyway): the same values up to rounding, about 5x faster on the CPU than ``exp`` of ``angle``.
+        ``torch.polar(magnitude, angle(z))`` gives the reference's ``magnitude * exp(i*angle(z))`` bit for bit (the
+        same cosine and sine times the same magnitude), about 3x faster on the CPU than the complex ``exp``.
+        (``sgn(z) = z / |z|`` would be faster still, but differs from the reference by a few float32 ulps.)
         """
         import torch
 
         if self.transform == "exponent":
             if self.exponent != 1:
-                spec = spec.abs() ** self.exponent * torch.sgn(spec)
+                spec = torch.polar(spec.abs() ** self.exponent, spec.angle())
             return spec * self.factor
         if self.transform == "log":
-            return torch.log(1 + spec.abs()) * torch.sgn(spec) * self.factor
+            return torch.polar(torch.log(1 + spec.abs()), spec.angle()) * self.factor
         return spec
 
     def decompress(self, spec: torch.Tensor) -> torch.Tensor:
@@ -135,11 +136,11 @@ class SpecTransform:
         if self.transform == "exponent":
             spec = spec / self.factor
             if self.exponent != 1:
-                spec = spec.abs() ** (1 / self.exponent) * torch.sgn(spec)
+                spec = torch.polar(spec.abs() ** (1 / self.exponent), spec.angle())
             return spec
         if self.transform == "log":
             spec = spec / self.factor
-            return (spec.abs().exp() - 1) * torch.sgn(spec)
+            return torch.polar(spec.abs().exp() - 1, spec.angle())
         return spec
 
     # -- the model domain ---------------------------------------------------------------------------------------
