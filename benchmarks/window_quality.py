@@ -64,15 +64,13 @@ def long_signals(corpus: Path, per_signal: int, count: int) -> list[tuple[str, n
 
 
 def network_frames(enhancer: Enhancer, length: int) -> tuple[int, int]:
-    """``(windows, STFT frames the network processes)`` for a ``length``-sample signal at the model's rate (each
-    window's frames padded to the network's frame multiple, as :meth:`Enhancer.enhance_windows` does)."""
-    plan, info = enhancer.plan, enhancer.info
+    """``(windows, STFT frames the network processes)`` for a ``length``-sample signal at the model's rate."""
+    plan = enhancer.plan
     windows = plan.num_windows(length)
     total = 0
     for index in range(windows):
         start, stop = plan.bounds(index, length)
-        frames = info.transform.num_frames(max(stop - start, info.transform.n_fft))
-        total += frames + (-frames) % info.frame_multiple
+        total += sum(enhancer.window_frames(stop - start))
     return windows, total
 
 

@@ -480,6 +480,14 @@ class Enhancer:
         if guard is not None:
             guard.check(label, self.intended_setting)
 
+    def window_frames(self, length: int) -> tuple[int, int]:
+        """``(frames, padding)`` of a ``length``-sample window at the model's rate: its STFT frame count (at least
+        ``n_fft`` samples are transformed) and the frames added to reach the network's frame multiple, so the network
+        processes ``frames + padding`` frames for it."""
+        transform = self.info.transform
+        frames = transform.num_frames(max(length, transform.n_fft))
+        return frames, (-frames) % self.info.frame_multiple
+
     def enhance_windows(self, waves: np.ndarray, starts: list[int], channels: list[int]) -> np.ndarray:
         """Enhance a batch of normalised single-channel windows of equal length at the model's rate.
 
@@ -501,9 +509,8 @@ class Enhancer:
         padded_length = max(length, transform.n_fft)  # the centred STFT needs at least n_fft / 2 samples
         x = np.zeros((waves.shape[0], padded_length), np.float32)
         x[:, :length] = waves
-        frames = transform.num_frames(padded_length)
-        multiple, pad_mode = info.frame_multiple, info.pad_mode
-        padding = (-frames) % multiple
+        frames, padding = self.window_frames(length)
+        pad_mode = info.pad_mode
         if pad_mode == "reflect" and padding >= frames:
             pad_mode = "zero"
         noise = None
