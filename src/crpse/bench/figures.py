@@ -100,13 +100,16 @@ def sweep_heatmaps(table: Sequence[Row], directory: str | Path, metrics: Sequenc
     (t_start across, N down, the mean written in each cell).
 
     When the table has a predictive model, its mean on the split is the reference: the colour scale is diverging
-    and centred on it (blue: better than the predictive model, red: worse), and the value is in the title.
+    and centred on it (blue: better than the predictive model, red: worse), and the value is in the title. When it
+    has the unprocessed input (``noisy``), the cells that score below it are hatched (the model makes the input
+    worse there). Each panel's best cell is outlined.
 
     Returns:
         The written paths, ``heatmap_<split>_<schedule>_<metric>.png``.
     """
     from matplotlib.colors import TwoSlopeNorm
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -116,6 +119,7 @@ def sweep_heatmaps(table: Sequence[Row], directory: str | Path, metrics: Sequenc
         rows = [r for r in table if r["split"] == split]
         grid_rows = [r for r in rows if r["sampler"] == REVERSE]
         predictive = [r for r in rows if r["sampler"] == "predictive"]
+        unprocessed = [r for r in rows if r["sampler"] == "noisy"]
         for schedule in dict.fromkeys(r["schedule"] for r in grid_rows):
             members = [r for r in grid_rows if r["schedule"] == schedule]
             if schedule != UNIFORM:  # N = 1, 2: the same grid for every schedule, run once as uniform
@@ -134,12 +138,13 @@ def sweep_heatmaps(table: Sequence[Row], directory: str | Path, metrics: Sequenc
                     continue
                 low, high = float(finite.min()), float(finite.max())
                 reference = next((p[f"{metric}_mean"] for p in predictive if math.isfinite(p[f"{metric}_mean"])), None)
+                noisy = next((p[f"{metric}_mean"] for p in unprocessed if math.isfinite(p[f"{metric}_mean"])), None)
                 if reference is not None:
                     span = max(abs(high - reference), abs(reference - low), 1e-6)
                     norm, cmap = TwoSlopeNorm(reference, reference - span, reference + span), "RdBu"
                 else:
                     norm, cmap = None, "viridis"
-                figure = Figure(figsize=(max(6.0, 0.55 * len(times) * len(models) + 2.5), 0.5 * len(steps) + 2.2),
+                figure = Figure(figsize=(max(6.0, 0.55 * len(times) * len(models) + 2.5), 0.5 * len(steps) + 2.6),
                                 layout="constrained")
                 axes = figure.subplots(1, len(models), squeeze=False)[0]
                 image = None
@@ -157,6 +162,12 @@ def sweep_heatmaps(table: Sequence[Row], directory: str | Path, metrics: Sequenc
                                 colour = "white" if dark else "black"
                                 axis.text(j, i, f"{value:.1f}" if metric.startswith("si_") else f"{value:.2f}",
                                           ha="center", va="center", fontsize=6, color=colour)
+                                if noisy is not None and value < noisy:
+                                    axis.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
+                                                             edgecolor="0.35", linewidth=0))
+                    if np.isfinite(values[index]).any():
+                        i, j = np.unravel_index(np.nanargmax(values[index]), values[index].shape)
+                        axis.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2))
                     axis.set_xticks(range(len(times)), [f"{t:g}" for t in times], fontsize=7)
                     axis.set_yticks(range(len(steps)), [str(s) for s in steps])
                     axis.set_xlabel("t_start")
@@ -165,7 +176,11 @@ def sweep_heatmaps(table: Sequence[Row], directory: str | Path, metrics: Sequenc
                     axis.set_title(model)
                 label = _LABELS.get(metric, metric)
                 figure.colorbar(image, ax=list(axes), label=label)
-                ref_text = f"\npredictive model: {reference:.2f} (white)" if reference is not None else ""
+                notes = [f"predictive model {reference:.2f} (white)"] if reference is not None else []
+                if noisy is not None:
+                    notes.append(f"noisy input {noisy:.2f} (hatched: below it)")
+                notes.append("outlined: each model's best")
+                ref_text = "".join("\n" + note for note in notes)
                 figure.suptitle(f"{label} on {split}, {schedule} time schedule{ref_text}")
                 path = directory / f"heatmap_{split}_{schedule}_{metric}.png"
                 figure.savefig(path, dpi=110)
