@@ -119,6 +119,35 @@ def test_writing_over_an_input_is_refused(micro_ckpt: Path, tmp_path: Path, caps
     assert source.read_bytes() == original and _files(tmp_path) == ["a.wav"]
 
 
+def test_one_input_file_to_an_output_file(micro_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "talk.wav"
+    sf.write(source, _noise(0.3, 48000, 2), 48000, subtype="PCM_24")
+    original = source.read_bytes()
+    model = ["--model", str(micro_ckpt), "-q"]
+    assert main(["enhance", str(source), "-o", str(tmp_path / "clean.flac"), *model]) == 0
+    written = sf.info(tmp_path / "clean.flac")  # a file, not a folder; the suffix picks the container
+    assert (written.format, written.subtype, written.samplerate, written.channels, written.frames) == (
+        "FLAC", "PCM_24", 48000, 2, 14400)
+    assert main(["enhance", str(source), "-o", str(tmp_path / "clean.flac"), *model]) == 0  # exists: skipped
+    assert "exists (use --overwrite)" not in capsys.readouterr().err  # -q
+
+    # -o as the input itself: refused, the input untouched
+    assert main(["enhance", str(source), "-o", str(source), "--overwrite", *model]) == 1
+    assert "refusing to overwrite inputs" in capsys.readouterr().err and source.read_bytes() == original
+    # a file name for several inputs, or against --format: invalid options (exit 2), nothing written
+    other = tmp_path / "other.wav"
+    sf.write(other, _noise(0.3, 16000), 16000, subtype="PCM_16")
+    assert main(["enhance", str(source), str(other), "-o", str(tmp_path / "both.wav"), *model]) == 2
+    assert "takes exactly one input file" in capsys.readouterr().err
+    assert main(["enhance", str(source), "-o", str(tmp_path / "x.wav"), "--format", "flac", *model]) == 2
+    assert "--format asks for FLAC" in capsys.readouterr().err
+    assert not (tmp_path / "both.wav").exists() and not (tmp_path / "x.wav").exists()
+    # an existing folder with an audio-like name stays a folder
+    (tmp_path / "dir.wav").mkdir()
+    assert main(["enhance", str(source), "-o", str(tmp_path / "dir.wav"), *model]) == 0
+    assert _files(tmp_path / "dir.wav") == ["talk.wav"]
+
+
 def test_same_seed_same_bytes_through_the_cli(tiny_ckpt: Path, tmp_path: Path) -> None:
     source = tmp_path / "a.wav"
     sf.write(source, _noise(0.4, 16000, 2), 16000, subtype="FLOAT")

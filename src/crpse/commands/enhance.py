@@ -3,9 +3,11 @@
 Example::
 
     crpse enhance noisy/ talk.mp3 -o enhanced/ --model crp.ckpt --device cuda
+    crpse enhance talk.wav -o talk_enhanced.wav
 
 ``noisy/a/b.wav`` becomes ``enhanced/a/b.wav`` and ``talk.mp3`` becomes ``enhanced/talk.mp3``, each with the
-input's sample rate, channel count, length and (WAV/FLAC) sample format. Bad inputs are reported one line each
+input's sample rate, channel count, length and (WAV/FLAC) sample format. A single input file may instead be given
+an output file name (``-o`` ending in an audio suffix and not an existing folder); its suffix picks the container. Bad inputs are reported one line each
 (``crpse: error: PATH: reason``) and skipped; the exit status is 1 when any file failed, 2 for invalid options.
 An enhanced file that the output guard refuses (non-finite, clipping, or far louder than its input:
 :mod:`crpse.output_guard`) is such a failed file: nothing is written for it.
@@ -27,7 +29,7 @@ from crpse.upper_band import DEFAULT_UPPER_BAND, UPPER_BAND_CHOICES
 
 _DESCRIPTION = """\
 Enhance WAV/FLAC/OGG/MP3 files, or folders of them (searched recursively; the folder layout is kept under
-OUTDIR). Any sample rate and channel count: audio is resampled to the model's rate (soxr, very high quality)
+OUTDIR; one input file can also be written to a file: -o out.wav). Any sample rate and channel count: audio is resampled to the model's rate (soxr, very high quality)
 and back, and every channel is enhanced; above the model's band the input's own upper band is kept, attenuated
 as the model attenuated the band below it (--upper-band). Long files are enhanced in overlapping, cross-faded
 windows, so memory does not grow with length. Outputs keep the input's rate, channels, length and WAV/FLAC
@@ -45,7 +47,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description=_DESCRIPTION,
     )
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="audio files and/or folders")
-    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
+    parser.add_argument(
+        "-o", "--output", required=True, type=Path, metavar="OUTDIR",
+        help="output folder; for a single input file also an output file name (ending in .wav, .flac, .ogg or .mp3)",
+    )
     parser.add_argument(
         "--model", metavar="NAME|PATH",
         help="a bundled model's name (`crpse models` lists them) or a crpse / reference sgmse/sgmse_crp checkpoint "
@@ -150,6 +155,24 @@ def _output_path(outdir: Path, relative: Path, fmt: str | None) -> Path:
     return outdir / relative
 
 
+def _output_file(output: Path, inputs: list[Path], fmt: str | None) -> tuple[Path | None, str]:
+    """Whether ``-o`` names an output file: ``(file, "")`` for one input file and an ``-o`` with an audio suffix that
+    is not an existing folder, ``(None, "")`` for an output folder, ``(None, problem)`` when ``-o`` cannot be used."""
+    from crpse.audio import AUDIO_SUFFIXES, OUTPUT_FORMATS
+
+    container = AUDIO_SUFFIXES.get(output.suffix.lower())
+    if output.is_dir() or container is None:
+        if output.exists() and not output.is_dir():
+            return None, f"{output}: the output must be a folder (or, for one input file, a .wav/.flac/.ogg/.mp3 name)"
+        return None, ""
+    if len(inputs) != 1 or not inputs[0].is_file():
+        return None, (f"{output}: an output file name takes exactly one input file; for several files or a folder "
+                      "give an output folder")
+    if fmt is not None and OUTPUT_FORMATS[fmt][0] != container:
+        return None, f"{output}: the name's suffix asks for {container} but --format asks for {OUTPUT_FORMATS[fmt][0]}"
+    return output, ""
+
+
 def run(args: argparse.Namespace) -> int:
     """Enhance every input; returns 0 when all succeeded, 1 when any failed, 2 for invalid settings."""
     from crpse.commands.process import prepare_cpu_inference_process
@@ -174,8 +197,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     outdir: Path = args.output
-    if outdir.exists() and not outdir.is_dir():
-        _error(f"{outdir}: the output must be a folder")
+    output_file, problem = _output_file(args.output, args.inputs, args.format)
+    if problem:
+        _error(problem)
         return 2
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -217,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     if not quiet:
         bar.write(f"crpse: {enhancer.describe()}", file=sys.stderr)
     for number, item in enumerate(bar, start=1):
-        target = _output_path(outdir, item.relative, args.format)
+        target = output_file or _output_path(outdir, item.relative, args.format)
         resolved = target.resolve()
         if resolved in sources:
             _error(f"{item.path}: its output {target} is an input file; refusing to overwrite inputs", bar.write)
