@@ -102,7 +102,7 @@ def sweep_heatmaps(table: Sequence[Row], directory: str | Path, metrics: Sequenc
     When the table has a predictive model, its mean on the split is the reference: the colour scale is diverging
     and centred on it (blue: better than the predictive model, red: worse), and the value is in the title. When it
     has the unprocessed input (``noisy``), the cells that score below it are hatched (the model makes the input
-    worse there). Each panel's best cell is outlined.
+    worse there). Each panel's best cell is outlined (the best of that schedule).
 
     Returns:
         The written paths, ``heatmap_<split>_<schedule>_<metric>.png``.
@@ -179,7 +179,7 @@ def sweep_heatmaps(table: Sequence[Row], directory: str | Path, metrics: Sequenc
                 notes = [f"predictive model {reference:.2f} (white)"] if reference is not None else []
                 if noisy is not None:
                     notes.append(f"noisy input {noisy:.2f} (hatched: below it)")
-                notes.append("outlined: each model's best")
+                notes.append("outlined: each panel's best")
                 ref_text = "".join("\n" + note for note in notes)
                 figure.suptitle(f"{label} on {split}, {schedule} time schedule{ref_text}")
                 path = directory / f"heatmap_{split}_{schedule}_{metric}.png"
