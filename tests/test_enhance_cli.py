@@ -148,6 +148,35 @@ def test_one_input_file_to_an_output_file(micro_ckpt: Path, tmp_path: Path, caps
     assert _files(tmp_path / "dir.wav") == ["talk.wav"]
 
 
+def test_jobs_give_the_same_files_and_report_like_one_process(
+    micro_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for index, (seconds, rate, channels) in enumerate([(0.4, 16000, 1), (0.9, 8000, 2), (0.3, 44100, 1)]):
+        sf.write(src / f"f{index}.wav", _noise(seconds, rate, channels, seed=index), rate, subtype="PCM_16")
+    (src / "broken.wav").write_text("not audio\n")
+    args = ["enhance", str(src), "--model", str(micro_ckpt), "--window", "0.5", "--overlap", "0.1"]
+    capsys.readouterr()
+    assert main([*args, "-o", str(tmp_path / "one")]) == 1
+    one = capsys.readouterr().err
+    assert main([*args, "-o", str(tmp_path / "two"), "--jobs", "2"]) == 1
+    two = capsys.readouterr().err
+    names = ["f0.wav", "f1.wav", "f2.wav"]
+    assert _files(tmp_path / "one") == _files(tmp_path / "two") == names
+    for name in names:  # the noise depends on the seed and window position only, not on the process
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert "2 worker processes x 1 thread" in two
+    for err in (one, two):
+        assert re.search(r"error: \S*broken.wav: ", err) and "enhanced 3 files, 1 failed" in err
+        done = [line.split(" -> ")[0].split("] ")[-1] for line in err.splitlines() if "] " in line and " -> " in line]
+        assert sorted(done) == [str(src / n) for n in names]  # one line per file
+    # an invalid model fails before any file, with exit 2, in the workers too
+    assert main(["enhance", str(src), "-o", str(tmp_path / "bad"), "--model", str(tmp_path / "nope.ckpt"),
+                 "--jobs", "2"]) == 2
+    assert "nope.ckpt" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 def test_same_seed_same_bytes_through_the_cli(tiny_ckpt: Path, tmp_path: Path) -> None:
     source = tmp_path / "a.wav"
     sf.write(source, _noise(0.4, 16000, 2), 16000, subtype="FLOAT")

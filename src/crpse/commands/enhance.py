@@ -16,27 +16,29 @@ An enhanced file that the output guard refuses (non-finite, clipping, or far lou
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 from crpse.backends import BACKENDS, PRECISIONS
+from crpse.commands.enhance_jobs import one_line as _one_line
 from crpse.chunking import DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW
 from crpse.sampler_spec import CRP_SPEC, DEFAULT_SEED, ODE_METHODS, SAMPLERS, SCHEDULES
 from crpse.upper_band import DEFAULT_UPPER_BAND, UPPER_BAND_CHOICES
 
 _DESCRIPTION = """\
-Enhance WAV/FLAC/OGG/MP3 files, or folders of them (searched recursively; the folder layout is kept under
-OUTDIR; one input file can also be written to a file: -o out.wav). Any sample rate and channel count: audio is resampled to the model's rate (soxr, very high quality)
-and back, and every channel is enhanced; above the model's band the input's own upper band is kept, attenuated
-as the model attenuated the band below it (--upper-band). Long files are enhanced in overlapping, cross-faded
-windows, so memory does not grow with length. Outputs keep the input's rate, channels, length and WAV/FLAC
-sample format, and appear only when complete. The same --seed gives byte-identical files (with the same
---batch-size and device). Sampler settings default to the ones stored in the model; other settings warn, and
-output that is non-finite, clips or is far louder than its input is refused (--no-output-guard)."""
-
+Enhance WAV/FLAC/OGG/MP3 files, or folders of them (searched recursively; the folder layout is kept under OUTDIR;
+one input file can also be written to a file: -o out.wav). Any sample rate and channel count: audio is resampled
+to the model's rate (soxr, very high quality) and back, and every channel is enhanced; above the model's band the
+input's own upper band is kept, attenuated as the model attenuated the band below it (--upper-band). Long files
+are enhanced in overlapping, cross-faded windows, so memory does not grow with length. Outputs keep the input's
+rate, channels, length and WAV/FLAC sample format, and appear only when complete. The same --seed gives
+byte-identical files (with the same --batch-size, device and threads per process). Sampler settings default to the
+ones stored in the model; other settings warn, and output that is non-finite, clips or is far louder than its
+input is refused (--no-output-guard)."""
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -76,6 +78,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     run_group.add_argument(
         "--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="B",
         help=f"single-channel windows per network call (default: {DEFAULT_BATCH_SIZE})",
+    )
+    run_group.add_argument(
+        "--jobs", type=_positive_int, default=1, metavar="N",
+        help="files enhanced at once by N worker processes, each with its share of the CPU threads; on a CPU with "
+        "few cores this is faster for folders of short files than one file at a time (default: 1)",
     )
     run_group.add_argument(
         "--window", type=float, default=DEFAULT_WINDOW, metavar="SECONDS",
@@ -181,10 +188,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from crpse.audio import AudioFileError, audio_info, find_audio_files
-    from crpse.enhancer import Enhancer
-    from crpse.output_guard import GuardLimits, UnsafeOutputError
-    from crpse.sampler_setting import SamplerSettingWarning
+    from crpse.audio import audio_info, find_audio_files
+    from crpse.commands.enhance_jobs import Outcome, build_enhancer, enhance_one
+    from crpse.output_guard import GuardLimits
 
     started = time.perf_counter()
     files, problems = find_audio_files(args.inputs, exclude=[args.output])
@@ -201,84 +207,106 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         _error(problem)
         return 2
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SamplerSettingWarning)
-            enhancer = Enhancer(
-                args.model,
-                sampler=args.sampler,
-                steps=args.steps,
-                t_start=args.t_start,
-                seed=args.seed,
-                device=args.device,
-                window=args.window or None,
-                overlap=args.overlap,
-                batch_size=args.batch_size,
-                backend=args.backend,
-                precision=args.precision,
-                corrector_steps=args.corrector_steps,
-                snr=args.snr,
-                ode_method=args.ode_method,
-                schedule=args.schedule,
-                output_limits=None if args.no_output_guard else GuardLimits(),
-                upper_band=args.upper_band,
-            )
-    except (OSError, ValueError, TypeError, RuntimeError) as error:
-        message = _one_line(error)
-        if args.model is not None and str(args.model) not in message:
-            message = f"{args.model}: {message}"
-        _error(message)
-        return 2
-    for warning in caught:
-        print(f"crpse: warning: {_one_line(warning.message)}", file=sys.stderr)
+    options: dict[str, Any] = dict(
+        model=args.model, sampler=args.sampler, steps=args.steps, t_start=args.t_start, seed=args.seed,
+        device=args.device, window=args.window or None, overlap=args.overlap, batch_size=args.batch_size,
+        backend=args.backend, precision=args.precision, corrector_steps=args.corrector_steps, snr=args.snr,
+        ode_method=args.ode_method, schedule=args.schedule,
+        output_limits=None if args.no_output_guard else GuardLimits(), upper_band=args.upper_band,
+    )
+    jobs = min(args.jobs, len(files))
+    with contextlib.ExitStack() as stack:
+        if jobs == 1:
+            try:
+                enhancer, texts = build_enhancer(options)
+            except (OSError, ValueError, TypeError, RuntimeError) as error:
+                return _invalid_model(args.model, _one_line(error))
+            description = enhancer.describe()
+        else:
+            from crpse.commands.enhance_jobs import worker_describe, worker_enhance, worker_setup
+            from crpse.workers import WorkerPool
 
-    quiet = bool(args.quiet)
-    sources = {item.path.resolve() for item in files}
-    claimed: dict[Path, Path] = {}
-    enhanced = skipped = 0
-    audio_seconds = 0.0
-    bar = tqdm(files, unit="file", desc="enhance", disable=True if quiet else None, dynamic_ncols=True)
-    if not quiet:
-        bar.write(f"crpse: {enhancer.describe()}", file=sys.stderr)
-    for number, item in enumerate(bar, start=1):
-        target = output_file or _output_path(outdir, item.relative, args.format)
-        resolved = target.resolve()
-        if resolved in sources:
-            _error(f"{item.path}: its output {target} is an input file; refusing to overwrite inputs", bar.write)
-            failed += 1
-            continue
-        if resolved in claimed:
-            _error(f"{item.path}: its output {target} is also the output of {claimed[resolved]}", bar.write)
-            failed += 1
-            continue
-        claimed[resolved] = item.path
-        if target.exists() and not args.overwrite:
-            if not quiet:
-                bar.write(f"crpse: skipping {item.path}: {target} exists (use --overwrite)", file=sys.stderr)
-            skipped += 1
-            continue
-        try:
-            info = audio_info(item.path)
-            file_started = time.perf_counter()
-            with tqdm(
-                total=enhancer.num_windows(info.frames, info.sample_rate), unit="window", desc=item.path.name,
-                leave=False, position=1, disable=True if quiet else None, dynamic_ncols=True,
-            ) as windows, logging_redirect_tqdm():
-                enhancer.enhance_file(item.path, target, overwrite=True, progress=windows.update)
+            threads = max(1, _cpu_threads() // jobs)
+            pool = stack.enter_context(WorkerPool(jobs, worker_setup, (options, threads)))
+            setup_error, texts, description = pool.submit(worker_describe).result()
+            if setup_error is not None:
+                return _invalid_model(args.model, setup_error)
+            description += f"; {jobs} worker processes x {threads} thread{'s' if threads > 1 else ''}"
+        for text in texts:
+            print(f"crpse: warning: {text}", file=sys.stderr)
+
+        quiet = bool(args.quiet)
+        sources = {item.path.resolve() for item in files}
+        claimed: dict[Path, Path] = {}
+        enhanced = skipped = 0
+        audio_seconds = 0.0
+        bar = tqdm(total=len(files), unit="file", desc="enhance", disable=True if quiet else None, dynamic_ncols=True)
+        if not quiet:
+            bar.write(f"crpse: {description}", file=sys.stderr)
+        planned: list[tuple[int, Any, Path]] = []  # (number, input, target) of the files to enhance
+        for number, item in enumerate(files, start=1):
+            target = output_file or _output_path(outdir, item.relative, args.format)
+            resolved = target.resolve()
+            if resolved in sources:
+                _error(f"{item.path}: its output {target} is an input file; refusing to overwrite inputs", bar.write)
+                failed += 1
+            elif resolved in claimed:
+                _error(f"{item.path}: its output {target} is also the output of {claimed[resolved]}", bar.write)
+                failed += 1
+            else:
+                claimed[resolved] = item.path
+                if target.exists() and not args.overwrite:
+                    if not quiet:
+                        bar.write(f"crpse: skipping {item.path}: {target} exists (use --overwrite)", file=sys.stderr)
+                    skipped += 1
+                else:
+                    planned.append((number, item, target))
+                    continue
+            bar.update(1)
+
+        def outcomes() -> Any:
+            """``(number, input, target, outcome)`` per planned file: in input order in this process, as they finish
+            in workers."""
+            if jobs == 1:
+                for number, item, target in planned:
+                    try:
+                        info = audio_info(item.path)
+                        windows = enhancer.num_windows(info.frames, info.sample_rate)
+                    except Exception:  # noqa: BLE001 - enhance_one reports the unreadable file
+                        windows = None
+                    with tqdm(total=windows, unit="window", desc=item.path.name, leave=False, position=1,
+                              disable=True if quiet else None, dynamic_ncols=True) as progress, logging_redirect_tqdm():
+                        yield number, item, target, enhance_one(enhancer, item.path, target, progress.update)
+                return
+            # largest files first, so that no worker is left with a long file while the others are idle at the end;
+            # each file is reported when it is done
+            from concurrent.futures import as_completed
+
+            running = {pool.submit(worker_enhance, item.path, target): (number, item, target)
+                       for number, item, target in sorted(planned, key=lambda p: -_file_size(p[1].path))}
+            for future in as_completed(running):
+                number, item, target = running[future]
+                try:
+                    outcome = future.result()
+                except Exception as error:  # noqa: BLE001 - a worker that died (killed, out of memory)
+                    outcome = Outcome(0.0, 0.0, f"{item.path}: worker failed: {_one_line(error)}")
+                with logging_redirect_tqdm():
+                    for level, message in outcome.log:
+                        logging.getLogger("crpse.enhancer").log(level, "%s", message)
+                yield number, item, target, outcome
+
+        for number, item, target, outcome in outcomes():
+            bar.update(1)
+            if outcome.error is not None:
+                _error(outcome.error, bar.write)
+                failed += 1
+                continue
             enhanced += 1
-            seconds = info.frames / info.sample_rate
-            audio_seconds += seconds
+            audio_seconds += outcome.audio_seconds
             if not quiet:  # one line per file, also when no progress bar is shown (output not a terminal)
-                took = time.perf_counter() - file_started
-                bar.write(f"crpse: [{number}/{len(files)}] {item.path} -> {target}: {_speed(seconds, took)}",
-                          file=sys.stderr)
-        except UnsafeOutputError as error:  # its message starts with the file's name
-            _error(f"{_one_line(error)}; no output written", bar.write)
-            failed += 1
-        except (AudioFileError, OSError, ValueError, RuntimeError) as error:
-            _error(f"{item.path}: {_one_line(error)}", bar.write)
-            failed += 1
-    bar.close()
+                bar.write(f"crpse: [{number}/{len(files)}] {item.path} -> {target}: "
+                          f"{_speed(outcome.audio_seconds, outcome.seconds)}", file=sys.stderr)
+        bar.close()
 
     summary = f"enhanced {enhanced} file{'s' if enhanced != 1 else ''}, {failed} failed"
     if skipped:
@@ -289,12 +317,32 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _invalid_model(model: str | None, message: str) -> int:
+    """Report an enhancer that could not be built (naming the model); the exit status of invalid options."""
+    if model is not None and str(model) not in message:
+        message = f"{model}: {message}"
+    _error(message)
+    return 2
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _cpu_threads() -> int:
+    """The CPU threads this process may use: ``$OMP_NUM_THREADS`` when set, else the CPUs it may run on."""
+    import os
+
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _speed(audio_seconds: float, wall_seconds: float) -> str:
     """``12.3 s of audio in 1.9 s, RTF 0.15`` (the real-time factor: wall time / audio duration)."""
     text = f"{audio_seconds:.1f} s of audio in {wall_seconds:.1f} s"
     return text + (f", RTF {wall_seconds / audio_seconds:.2f}" if audio_seconds > 0 else "")
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return " ".join(text.split())
