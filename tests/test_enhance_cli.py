@@ -225,6 +225,27 @@ def test_info_describes_the_model(tiny_ckpt: Path, capsys: pytest.CaptureFixture
     assert "crpse: error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("nested", [False, True])  # a training checkpoint, and an exported one (source_extra)
+def test_info_shows_the_crp_training_ranges(micro_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            nested: bool) -> None:
+    from crpse.checkpoint import load_model
+
+    settings = {"stage": "crp", "crp_steps": [1, 5], "crp_t_start": [0.2, 0.8], "crp_steps_weighting": "cost",
+                "grad_step": "last", "crp_inference": {"sampler": "reverse", "steps": 1, "t_start": 0.5,
+                                                       "schedule": "power"}}
+    path = tmp_path / "range.ckpt"
+    save_model(path, load_model(micro_ckpt),
+               extra={"source_extra": {"settings": settings}} if nested else {"settings": settings})
+    assert main(["info", str(path)]) == 0
+    assert ("trained:      CRP at N = 1..5 per batch (cost-weighted, gradient through the last step), "
+            "t_start 0.2..0.8 per batch, power time grid") in capsys.readouterr().out
+    assert main(["info", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["crp_training"] == {
+        "steps": [1, 5], "t_start": [0.2, 0.8], "steps_weighting": "cost", "grad_step": "last", "schedule": "power"}
+    assert main(["info", str(micro_ckpt)]) == 0  # no training metadata: no line
+    assert "trained:" not in capsys.readouterr().out
+
+
 def test_one_line_per_file_and_a_speed_summary_without_a_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

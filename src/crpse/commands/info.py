@@ -96,21 +96,53 @@ def format_summary(path: str | Path, summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def crp_training(extra: dict[str, Any]) -> dict[str, Any] | None:
+    """The stage-2 (CRP) training ranges of a crpse checkpoint's ``extra`` (also of an exported model, whose training
+    metadata is under ``source_extra``): N, t_start, how N was weighted, which step carried the gradient and the time
+    schedule; ``None`` for any other checkpoint."""
+    settings = extra.get("settings") or (extra.get("source_extra") or {}).get("settings")
+    if not isinstance(settings, dict) or settings.get("stage") != "crp":
+        return None
+    return {
+        "steps": list(settings.get("crp_steps", ())),
+        "t_start": list(settings.get("crp_t_start", ())),
+        "steps_weighting": settings.get("crp_steps_weighting"),
+        "grad_step": settings.get("grad_step"),
+        "schedule": (settings.get("crp_inference") or {}).get("schedule", "uniform"),
+    }
+
+
+def describe_crp_training(training: dict[str, Any]) -> str:
+    """One line: ``N = 1..5 per batch (cost-weighted), t_start 0.2..0.8 per batch, uniform time grid, ...``."""
+    (n_low, n_high), (t_low, t_high) = training["steps"], training["t_start"]
+    steps = f"N = {n_low}" if n_low == n_high else (
+        f"N = {n_low}..{n_high} per batch ({training['steps_weighting']}-weighted, gradient through the "
+        f"{training['grad_step']} step)")
+    t_start = f"t_start = {t_low:g}" if t_low == t_high else f"t_start {t_low:g}..{t_high:g} per batch"
+    return f"CRP at {steps}, {t_start}, {training['schedule']} time grid"
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the model and print its description; 1 if it cannot be loaded."""
-    from crpse.checkpoint import load_model
+    from crpse.assets import resolve_model
+    from crpse.checkpoint import model_from_checkpoint, read_checkpoint
 
     try:
-        model = load_model(args.model)
+        path = resolve_model(args.model)
+        data = read_checkpoint(path)
+        model = model_from_checkpoint(data, path=path)
     except (OSError, ValueError, RuntimeError) as error:
         message = " ".join(str(error).split())
         if str(args.model) not in message:
             message = f"{args.model}: {message}"
         print(f"crpse: error: {message}", file=sys.stderr)
         return 1
-    from crpse.assets import BUNDLED_MODELS, resolve_model
+    from crpse.assets import BUNDLED_MODELS
 
     summary = model_summary(model)
+    training = crp_training(data.get("extra") or {}) if isinstance(data.get("extra"), dict) else None
+    if training is not None:
+        summary["crp_training"] = training
     region = model.validated_region
     if region is not None:
         summary["validated_region"] = region.to_dict()
@@ -123,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, default=str))
     else:
         print(format_summary(shown, summary))
+        if training is not None:
+            print(f"trained:      {describe_crp_training(training)}")
         if bundled is not None:
             print(f"use:          {bundled.intended_use}")
         if region is not None:
