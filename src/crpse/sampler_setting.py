@@ -88,8 +88,8 @@ def warn_if_not_intended(model: ScoreModel | ModelInfo, choice: SamplerSpec) -> 
     ) + ". "
     warnings.warn(
         f"the model was trained and validated for the {describe(intended_choice(model))}; you asked for the "
-        f"{describe(choice)}, outside its training: the output may be poor or diverge into loud noise (unsafe "
-        f"outputs are refused). {outside}Leave the sampler options unset to use the model's own setting.",
+        f"{describe(choice)}, which it was not validated for: the output may be poor or diverge into loud noise "
+        f"(unsafe outputs are refused). {outside}Leave the sampler options unset to use the model's own setting.",
         SamplerSettingWarning,
         stacklevel=3,
     )
