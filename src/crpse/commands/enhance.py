@@ -5,12 +5,12 @@ Example::
     crpse enhance noisy/ talk.mp3 -o enhanced/ --model crp.ckpt --device cuda
     crpse enhance talk.wav -o talk_enhanced.wav
 
-``noisy/a/b.wav`` becomes ``enhanced/a/b.wav`` and ``talk.mp3`` becomes ``enhanced/talk.mp3``, each with the
-input's sample rate, channel count, length and (WAV/FLAC) sample format. A single input file may instead be given
-an output file name (``-o`` ending in an audio suffix and not an existing folder); its suffix picks the container.
-Bad inputs are reported one line each (``crpse: error: PATH: reason``) and skipped; the exit status is 1 when any
-file failed, 2 for invalid options. An enhanced file that the output guard refuses (non-finite, clipping, or far louder than its input:
-:mod:`crpse.output_guard`) is such a failed file: nothing is written for it.
+``noisy/a/b.wav`` becomes ``enhanced/a/b.wav`` and ``talk.mp3`` becomes ``enhanced/talk.mp3``, each with the input's
+sample rate, channel count, length and (WAV/FLAC) sample format. A single input file may instead be given an output
+file name (``-o`` ending in an audio suffix and not an existing folder); its suffix picks the container. Bad inputs
+are reported one line each (``crpse: error: PATH: reason``) and skipped; the exit status is 1 when any file failed,
+2 for invalid options. An enhanced file that the output guard refuses (non-finite, clipping, or far louder than its
+input: :mod:`crpse.output_guard`) is such a failed file: nothing is written for it.
 """
 
 from __future__ import annotations
