@@ -32,14 +32,12 @@ class Outcome:
         audio_seconds: the input's duration (0 when it failed).
         seconds: wall time of the file.
         error: one line for the user when it failed (``None``: written).
-        unsafe: it failed because the output guard refused the enhanced audio.
         log: ``(level, message)`` of the enhancer's log records (workers only; in-process records are logged live).
     """
 
     audio_seconds: float
     seconds: float
     error: str | None = None
-    unsafe: bool = False
     log: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -78,7 +76,7 @@ def enhance_one(enhancer: Any, source: Path, target: Path, progress: Any = None)
         info = audio_info(source)
         enhancer.enhance_file(source, target, overwrite=True, progress=progress)
     except UnsafeOutputError as error:  # its message starts with the file's name
-        return Outcome(0.0, time.perf_counter() - started, f"{one_line(error)}; no output written", unsafe=True)
+        return Outcome(0.0, time.perf_counter() - started, f"{one_line(error)}; no output written")
     except (AudioFileError, OSError, ValueError, RuntimeError) as error:
         return Outcome(0.0, time.perf_counter() - started, f"{source}: {one_line(error)}")
     return Outcome(info.frames / info.sample_rate, time.perf_counter() - started)
@@ -126,7 +124,7 @@ def worker_enhance(state: Setup, source: Path, target: Path) -> Outcome:
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
-    return Outcome(outcome.audio_seconds, outcome.seconds, outcome.error, outcome.unsafe, records)
+    return Outcome(outcome.audio_seconds, outcome.seconds, outcome.error, records)
 
 
 def one_line(error: BaseException | Warning | str) -> str:
