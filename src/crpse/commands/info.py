@@ -103,6 +103,8 @@ def crp_training(extra: dict[str, Any]) -> dict[str, Any] | None:
     settings = extra.get("settings") or (extra.get("source_extra") or {}).get("settings")
     if not isinstance(settings, dict) or settings.get("stage") != "crp":
         return None
+    if len(settings.get("crp_steps", ())) != 2 or len(settings.get("crp_t_start", ())) != 2:
+        return None  # metadata of another version: say nothing rather than something wrong
     return {
         "steps": list(settings.get("crp_steps", ())),
         "t_start": list(settings.get("crp_t_start", ())),
