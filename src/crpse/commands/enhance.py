@@ -272,11 +272,11 @@ def run(args: argparse.Namespace) -> int:
                     try:
                         info = audio_info(item.path)
                         windows = enhancer.num_windows(info.frames, info.sample_rate)
-                    except Exception:  # noqa: BLE001 - enhance_one reports the unreadable file
-                        windows = None
+                    except Exception:  # noqa: BLE001 - enhance_one reads it again and reports the unreadable file
+                        info = windows = None
                     with tqdm(total=windows, unit="window", desc=item.path.name, leave=False, position=1,
                               disable=True if quiet else None, dynamic_ncols=True) as progress, logging_redirect_tqdm():
-                        yield number, item, target, enhance_one(enhancer, item.path, target, progress.update)
+                        yield number, item, target, enhance_one(enhancer, item.path, target, progress.update, info)
                 return
             # largest files first, so that no worker is left with a long file while the others are idle at the end;
             # each file is reported when it is done

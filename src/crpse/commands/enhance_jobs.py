@@ -66,14 +66,15 @@ def build_enhancer(options: dict[str, Any]) -> tuple[Any, list[str]]:
     return enhancer, [one_line(w.message) for w in caught]  # type: ignore[arg-type]
 
 
-def enhance_one(enhancer: Any, source: Path, target: Path, progress: Any = None) -> Outcome:
-    """Enhance ``source`` into ``target`` (replacing it); never raises for a bad file, the outcome says why."""
+def enhance_one(enhancer: Any, source: Path, target: Path, progress: Any = None, info: Any = None) -> Outcome:
+    """Enhance ``source`` into ``target`` (replacing it); never raises for a bad file, the outcome says why.
+    ``info``: the file's :func:`crpse.audio.audio_info` when the caller has already read it."""
     from crpse.audio import AudioFileError, audio_info
     from crpse.output_guard import UnsafeOutputError
 
     started = time.perf_counter()
     try:
-        info = audio_info(source)
+        info = info if info is not None else audio_info(source)
         enhancer.enhance_file(source, target, overwrite=True, progress=progress)
     except UnsafeOutputError as error:  # its message starts with the file's name
         return Outcome(0.0, time.perf_counter() - started, f"{one_line(error)}; no output written")
