@@ -95,6 +95,9 @@ def test_enhancer_on_onnxruntime_matches_eager_and_caches_the_graph(
     np.testing.assert_array_equal(again(audio, 16000), enhancer(audio, 16000))
     # auto (fp32) takes the ready graph; with an empty cache it stays eager (auto never exports)
     assert Enhancer(micro_checkpoint, precision="fp32", **settings).backend.name == "onnxruntime"
+    monkeypatch.setattr(backends, "_cpu_flags", lambda: frozenset({"avx2"}))  # auto precision: says why fp32
+    assert Enhancer(micro_checkpoint, **settings).backend.describe() == (
+        "onnxruntime fp32 (auto: fp32, no native bf16 on this hardware; a ready ONNX graph, faster than eager on CPU)")
     empty = micro_checkpoint.parent / "empty"
     assert Enhancer(micro_checkpoint, cache_dir=empty, precision="fp32", **settings).backend.name == "eager"
 

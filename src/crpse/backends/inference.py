@@ -109,9 +109,10 @@ def open_inference(
         if wants_graph and checkpoint.is_file():
             graph = _ready_graph(checkpoint, request, cache, load_graph)
             if graph is not None:
-                if backend == "auto":
-                    graph_choice = InferenceBackend("onnxruntime", "fp32", False,
-                                                    "auto: a ready ONNX graph, faster than eager on CPU")
+                if backend == "auto":  # keep why fp32 (e.g. no native bf16), then say why the graph
+                    graph_reason = "a ready ONNX graph, faster than eager on CPU"
+                    graph_reason = f"{choice.reason}; {graph_reason}" if choice.reason else f"auto: {graph_reason}"
+                    graph_choice = InferenceBackend("onnxruntime", "fp32", False, graph_reason)
                 return _graph_inference(graph, graph_choice, lambda: _load_torch_model(checkpoint, "cpu"))
 
     from crpse.backends.eager import EagerWindows, load_inference_model
