@@ -271,3 +271,24 @@ def test_one_line_per_file_and_a_speed_summary_without_a_terminal(
 
     assert main(["enhance", str(src), "-o", str(tmp_path / "quiet"), "--model", "default", "-q"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_worker_gives_its_graph_runtime_its_share_of_the_threads(
+    micro_ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each `--jobs` worker runs ONNX Runtime on `threads // jobs` threads, not on every core (which made two
+    workers oversubscribe two cores: BENCHMARKS.md section 22)."""
+    import torch
+
+    from crpse.commands.enhance_jobs import worker_setup
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # what the parent had; restored after the test
+    threads = torch.get_num_threads()
+    try:
+        state = worker_setup({"model": str(micro_ckpt), "backend": "onnxruntime", "cache_dir": tmp_path,
+                              "window": 0.5, "overlap": 0.1}, 1)
+    finally:
+        torch.set_num_threads(threads)
+    assert state.error is None and "onnxruntime" in state.description
+    session = state.enhancer._inference.windows.graph.session
+    assert session.get_session_options().intra_op_num_threads == 1

@@ -14,6 +14,7 @@ process with ``OMP_NUM_THREADS=1``.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -89,6 +90,9 @@ def worker_setup(options: dict[str, Any], threads: int) -> Setup:
     enhancer; a failure is kept (and reported by :func:`worker_describe`) instead of breaking the pool."""
     from crpse.commands.process import prepare_cpu_inference_process
 
+    # the graph runtimes (ONNX Runtime, OpenVINO) take their threads from $OMP_NUM_THREADS, like torch: without this
+    # each worker's runtime would use every core (oversubscribed: BENCHMARKS.md section 22)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     prepare_cpu_inference_process()
     import torch
 
