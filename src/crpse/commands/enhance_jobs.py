@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -86,17 +87,18 @@ def enhance_one(enhancer: Any, source: Path, target: Path, progress: Any = None,
 
 # -- worker processes -----------------------------------------------------------------------------------------------
 def worker_setup(options: dict[str, Any], threads: int) -> Setup:
-    """A worker's state (runs once in each worker): the CLI's process settings, ``threads`` torch threads, and the
-    enhancer; a failure is kept (and reported by :func:`worker_describe`) instead of breaking the pool."""
+    """A worker's state (runs once in each worker): the CLI's process settings, ``threads`` CPU threads for torch and
+    the graph runtimes, and the enhancer; a failure is kept (and reported by :func:`worker_describe`) instead of
+    breaking the pool."""
     from crpse.commands.process import prepare_cpu_inference_process
 
-    # the graph runtimes (ONNX Runtime, OpenVINO) take their threads from $OMP_NUM_THREADS, like torch: without this
-    # each worker's runtime would use every core (oversubscribed: BENCHMARKS.md section 22)
+    # torch and the graph runtimes (ONNX Runtime, OpenVINO) take their threads from $OMP_NUM_THREADS: without this
+    # each worker's runtime would use every core (oversubscribed: BENCHMARKS.md section 22). torch is not imported
+    # here, so that a worker on a ready graph starts without it, as one process does.
     os.environ["OMP_NUM_THREADS"] = str(threads)
     prepare_cpu_inference_process()
-    import torch
-
-    torch.set_num_threads(threads)
+    if "torch" in sys.modules:  # already loaded: it read the variable before
+        sys.modules["torch"].set_num_threads(threads)
     logging.getLogger(_LOGGER_NAME).setLevel(logging.INFO)
     try:
         enhancer, texts = build_enhancer(options)
