@@ -6,15 +6,18 @@
 #      same weights, interleaved (`crpse bench speed --reference`);
 #   3. the bundled model end to end on a 60 s file, every backend, whole process (`crpse bench speed --end-to-end`);
 #   4. a folder of 100 files of 3-8 s one by one against `--jobs 2` (benchmarks/folder_jobs.sh);
-#   5. where the CPU has native bf16: bf16's quality cost against fp32 on those 100 files (benchmarks/bf16_quality.py).
+#   5. where the CPU has native bf16: bf16's quality cost against fp32 on those 100 files (benchmarks/bf16_quality.py);
+#   6. with PEERS_VENV: whole-command speed on 60 s against DeepFilterNet3, RNNoise, noisereduce (issue 17's speed
+#      item; benchmarks/peers.py --speed, which creates that venv when it does not exist).
 # BENCHMARKS.md section 22 is this script's run on an AVX2-only AMD EPYC.
 #
-# Usage: benchmarks/cpu_speed_acceptance.sh SGMSE_CRP_CHECKOUT OUT [CORPUS]
+# Usage: benchmarks/cpu_speed_acceptance.sh SGMSE_CRP_CHECKOUT OUT [CORPUS] [PEERS_VENV]
 #   SGMSE_CRP_CHECKOUT: a checkout of sp-uhh/sgmse_crp (e.g. `git archive HEAD` of it); OUT: a new folder;
-#   CORPUS: a corpus with a `test` split of 100 files of 3-8 s (default: generated into OUT/corpus with the sources
-#   this machine has). Run from the repository root with crpse installed (pip install -e '.[dev]').
+#   CORPUS: a corpus with a `test` split of 100 files of 3-8 s (default or '': generated into OUT/corpus with the
+#   sources this machine has); PEERS_VENV: see step 6 (default: skipped).
+#   Run from the repository root with crpse installed (pip install -e '.[dev]').
 set -eu
-REF=$1; OUT=$2; CORPUS=${3:-$OUT/corpus}
+REF=$1; OUT=$2; CORPUS=${3:-$OUT/corpus}; PEERS_VENV=${4:-}
 mkdir -p "$OUT"
 export OMP_WAIT_POLICY=PASSIVE
 log() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$OUT/steps.log"; }
@@ -45,5 +48,10 @@ if [ "$bf16" = 1 ]; then
   log "5. bf16's quality cost"
   python benchmarks/bf16_quality.py --corpus "$CORPUS" --split test --out "$OUT/bf16_quality" --threads 2 \
       | tee "$OUT/bf16_quality.txt"
+fi
+if [ -n "$PEERS_VENV" ]; then
+  log "6. whole-command speed against the peers"
+  python benchmarks/peers.py --venv "$PEERS_VENV" --corpus "$CORPUS" --out "$OUT/peers" --splits '' --speed \
+      --speed-from test --speed-threads 2,1 --speed-repeats 5 | tee "$OUT/peers.txt"
 fi
 log "done: $OUT"
