@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sessions[name] = ort.InferenceSession(args.graph, options, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
-    bins = 256
+    bins = sessions["basic"].get_inputs()[0].shape[2]  # frequency bins: static in crpse's graphs
+    bins = bins if isinstance(bins, int) else 256
     feeds = {"y": rng.standard_normal((1, 2, bins, args.frames), dtype=np.float32)}
     if len(sessions["basic"].get_inputs()) > 1:
         feeds["noise"] = rng.standard_normal((1, 1, 2, bins, args.frames), dtype=np.float32)
