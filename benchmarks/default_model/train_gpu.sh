@@ -8,8 +8,10 @@
 #   (prev.ckpt, the model it started from: git show 9d13213:src/crpse/assets/default.ckpt > prev.ckpt)
 #   local dry run: OUT=/tmp/o PACK=... PY=python ACCEL=cpu BATCH=2 TRAIN_TIME=00:00:00:30 SNAP_S=15 WORKERS=1 bash ...
 #
-# BATCH: the 2026-11-30 run used 32 and took ~0.16 s per step at every N, a pace set by per-step overhead (as read from
-# its logged step times), not by the network or the data loader (BENCHMARKS.md 23.1): a next run should try a larger BATCH (e.g. 128) first.
+# BATCH: the 2026-11-30 run used 32 and took ~0.16 s per step at every N, a pace set by per-step overhead (as read
+# from its logged step times), not by the network or the data loader (BENCHMARKS.md 23.1): a next run should try a
+# larger BATCH (e.g. 128) first; the model was still learning (23.4: an hour of CPU fine-tuning on the whole
+# 20-hour train split raised every valid/ metric), so more steps and more of the corpus pay before a wider network.
 #
 # The GPU machine had Python 3.12 with torch and Lightning but no pesq (no cp312 wheel, and it cannot build one);
 # with --num-eval-files 0 crpse train no longer asks for it (the 2026-11-30 run put a placeholder module on the path
