@@ -1,13 +1,16 @@
 """bf16's quality cost on real outputs: a corpus split enhanced at fp32 and at bf16, scored, compared per file.
 
     python benchmarks/bf16_quality.py --corpus CORPUS --split test --out OUT [--model CKPT] [--threads 2]
-        [--backend eager|openvino]
+        [--backend eager|openvino] [--record CKPT]
 
 Same model, sampler setting (the model's own unless given), windows and seed at both precisions; each file is
 enhanced at fp32 then at bf16 (interleaved, so the time ratio holds on a busy machine). Prints the machine, the
 paired PESQ / ESTOI / SI-SDR differences (mean, worst file, mean absolute), the largest sample difference and the
 median time per file at each precision; writes OUT/bf16_quality.json (per-file rows included). ``--backend openvino``
-compares OpenVINO's bf16 with its fp32 (the same exported graph at both precisions).
+compares OpenVINO's bf16 with its fp32 (the same exported graph at both precisions). ``--record CKPT`` writes the
+measured cost into a copy of the model's checkpoint (``extra["bf16_cost"]``, :mod:`crpse.bf16_record`; CKPT may be the
+checkpoint itself): ``--precision auto`` runs bf16 on native bf16 hardware only for a model whose record is below
+0.02 PESQ. Record only a measurement of the eager path on the model's own setting, made on a test split.
 """
 
 from __future__ import annotations
@@ -37,7 +40,11 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1, help="scoring processes")
     parser.add_argument("--backend", default="eager", choices=("eager", "openvino"),
                         help="inference path at both precisions (default: eager)")
+    parser.add_argument("--record", type=Path, default=None,
+                        help="write the measured cost into this copy of the model's checkpoint (eager only)")
     args = parser.parse_args()
+    if args.record is not None and args.backend != "eager":
+        parser.error("--record stores the eager path's cost, the one `--precision auto` chooses")
     if args.threads:
         torch.set_num_threads(args.threads)
     pairs = find_pairs(args.corpus / args.split)
@@ -62,6 +69,13 @@ def main() -> int:
         "largest_sample_difference": largest["bf16"], "median_seconds": times,
         "runs": [asdict(run) for run in runs],
     }, indent=1, default=str))
+    if args.record is not None:
+        from crpse.assets import resolve_model
+        from crpse.bench.precision import bf16_record, write_bf16_cost
+
+        record = bf16_record(costs, args.split, args.backend)
+        write_bf16_cost(resolve_model(args.model), args.record, record)
+        print(f"recorded in {args.record}: {record.describe()}")
     return 0
 
 

@@ -19,34 +19,34 @@ def cpu_flags(monkeypatch: pytest.MonkeyPatch):
     return set_flags
 
 
-def test_auto_is_faithful_fp32_channels_last_on_cpu_and_says_why(cpu_flags, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_is_faithful_fp32_channels_last_on_cpu_and_says_why(cpu_flags) -> None:
     cpu_flags("avx2", "avx512f")
-    chosen = select_backend("auto", "auto", "cpu")
+    chosen = select_backend("auto", "auto", "cpu", bf16_pesq_cost=0.006)
     assert (chosen.name, chosen.precision, chosen.channels_last, chosen.faithful) == ("eager", "fp32", True, True)
     assert chosen.describe() == "eager fp32, channels-last (auto: fp32, no native bf16 on this hardware)"
     cpu_flags("avx512_bf16")
-    monkeypatch.setattr(backends, "BF16_MEASURED_PESQ_COST", None)
-    assert "not measured below 0.02" in select_backend("auto", "auto", "cpu").reason
+    unmeasured = select_backend("auto", "auto", "cpu")
+    assert unmeasured.reason == "auto: fp32, bf16's quality cost is not measured for this model"
 
 
-def test_auto_runs_bf16_on_native_bf16_hardware_with_the_measured_cost(cpu_flags) -> None:
-    assert backends.BF16_MEASURED_PESQ_COST == 0.0062  # BENCHMARKS.md section 19
+def test_auto_runs_bf16_on_native_bf16_hardware_with_the_models_measured_cost(cpu_flags) -> None:
     cpu_flags("avx512_bf16")
-    chosen = select_backend("auto", "auto", "cpu")
+    chosen = select_backend("auto", "auto", "cpu", bf16_pesq_cost=0.0062)
     assert (chosen.precision, chosen.faithful) == ("bf16", False)
     assert chosen.reason == "auto: bf16, measured PESQ cost 0.006"
     cpu_flags("amx_bf16")
-    assert select_backend("auto", "auto", "cpu").precision == "bf16"
+    assert select_backend("auto", "auto", "cpu", bf16_pesq_cost=0.0062).precision == "bf16"
 
 
-def test_auto_takes_bf16_only_when_its_measured_cost_is_small(cpu_flags, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_takes_bf16_only_when_its_measured_cost_is_small(cpu_flags) -> None:
     cpu_flags("avx512_bf16")
-    monkeypatch.setattr(backends, "BF16_MEASURED_PESQ_COST", 0.01)
-    assert select_backend("auto", "auto", "cpu").precision == "bf16"
-    monkeypatch.setattr(backends, "BF16_MEASURED_PESQ_COST", 0.05)
-    assert select_backend("auto", "auto", "cpu").precision == "fp32"
+    assert select_backend("auto", "auto", "cpu", bf16_pesq_cost=0.01).precision == "bf16"
+    too_costly = select_backend("auto", "auto", "cpu", bf16_pesq_cost=0.05)
+    assert too_costly.precision == "fp32"
+    assert too_costly.reason == "auto: fp32, bf16's measured PESQ cost 0.050 is not below 0.02"
+    assert select_backend("auto", "fp32", "cpu", bf16_pesq_cost=0.01).precision == "fp32"  # asked for: kept
     cpu_flags("avx2")
-    assert select_backend("auto", "auto", "cpu").precision == "fp32"
+    assert select_backend("auto", "auto", "cpu", bf16_pesq_cost=0.01).precision == "fp32"
 
 
 def test_bf16_needs_native_hardware(cpu_flags) -> None:
@@ -137,7 +137,7 @@ def test_enhancer_uses_one_backend_for_every_window() -> None:
     model = micro_model()
     audio = torch.randn(16000 * 2, generator=torch.Generator().manual_seed(1)).numpy() * 0.1
     # output_limits=None: the random micro model returns loud noise, which the output guard would refuse
-    # fp32 named: `auto` runs bf16 on CPUs with native bf16 (BF16_MEASURED_PESQ_COST)
+    # fp32 named: `auto` may run bf16 on CPUs with native bf16 (a model with a bf16 cost record)
     enhancer = Enhancer(model, device="cpu", window=1.0, overlap=0.25, precision="fp32", output_limits=None)
     assert enhancer.backend.faithful and "eager fp32" in enhancer.describe()
     fast = enhancer(audio, 16000)

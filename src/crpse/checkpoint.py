@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from crpse import __version__
+from crpse.bf16_record import read_bf16_cost
 from crpse.files import atomic_output
 from crpse.nn.ncsnpp import NCSNppConfig
 from crpse.sampler_spec import CRP_SPEC, DSM_SPEC, SamplerSpec
@@ -189,8 +190,8 @@ def load_model(path: str | os.PathLike[str], ema: bool = True, map_location: str
 def model_from_checkpoint(data: Mapping[str, Any], ema: bool = True, path: Any = "checkpoint") -> Model:
     """The model of an already read checkpoint (:func:`read_checkpoint`); see :func:`load_model`.
 
-    A crpse checkpoint's validated region (``extra["validated_region"]``) comes with the model
-    (``model.validated_region``).
+    A crpse checkpoint's validated region (``extra["validated_region"]``) and bf16 cost record
+    (``extra["bf16_cost"]``) come with the model (``model.validated_region``, ``model.bf16_cost``).
 
     Raises:
         CheckpointError: neither a crpse nor a reference checkpoint, or an unusable one (``path`` names it).
@@ -198,6 +199,7 @@ def model_from_checkpoint(data: Mapping[str, Any], ema: bool = True, path: Any =
     if data.get("format") == FORMAT:
         model = _from_crpse(dict(data), ema, path)
         model.validated_region = read_region(data)
+        model.bf16_cost = read_bf16_cost(data)
     elif "state_dict" in data and "hyper_parameters" in data:
         model = _from_reference(dict(data), ema, path)
     else:

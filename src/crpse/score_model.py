@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from crpse._tensor import batch_times
+from crpse.bf16_record import Bf16Cost
 from crpse.nn.ncsnpp import NCSNpp, NCSNppConfig, count_parameters, named_config
 from crpse.sampler_spec import CRP_SPEC, PREDICTIVE_SPEC, SamplerSpec
 from crpse.sde import BBED, OUVE, SDE, sde_from_dict
@@ -101,6 +102,9 @@ class _SpectralModel(nn.Module):
         #: the settings a sweep of these weights found good (``crpse bench region``; checkpoint
         #: ``extra["validated_region"]``), or ``None``; set by :func:`crpse.checkpoint.load_model`
         self.validated_region: ValidatedRegion | None = None
+        #: bf16's measured quality cost for these weights (checkpoint ``extra["bf16_cost"]``), or ``None``; set by
+        #: :func:`crpse.checkpoint.load_model`; ``--precision auto`` needs it to run bf16
+        self.bf16_cost: Bf16Cost | None = None
 
     @property
     def transform(self) -> SpecTransform:

@@ -30,9 +30,10 @@ Paths (figures in BENCHMARKS.md section 8.3):
   are its autocast as for eager.
 * ``fp16`` (CUDA only): fp16 autocast, for GPUs whose fp16 is faster than their bf16 or that have no bf16; not
   faithful, never chosen by ``auto``. CPUs have no fast fp16 path here, so it is refused there.
-* ``auto``: the fastest faithful path. ``precision="auto"`` is fp32 until bf16's quality cost has been measured
-  below :data:`BF16_MAX_PESQ_COST` for the model; :data:`BF16_MEASURED_PESQ_COST` records that measurement (done
-  for the bundled model, below the limit: so ``auto`` runs bf16 where the hardware has native bf16). On CPU with
+* ``auto``: the fastest faithful path. ``precision="auto"`` is fp32 unless the model's checkpoint records bf16's
+  quality cost, measured on real outputs below :data:`BF16_MAX_PESQ_COST` (:mod:`crpse.bf16_record`), and the
+  hardware has native bf16: then bf16. The cost belongs to the weights it was measured with, so a model without a
+  record (a new or fine-tuned one) runs fp32 until ``benchmarks/bf16_quality.py --record`` measures it. On CPU with
   fp32, ``auto`` runs ``onnxruntime`` when the model's graph for the setting is ready (shipped with the package or
   in the cache; measured faster to start, BENCHMARKS.md section 12), and eager otherwise (an export costs seconds,
   so ``auto`` never starts one: ``--backend onnxruntime`` does, once per model and setting). ``auto`` never picks
@@ -66,12 +67,6 @@ ONNX_EXTRA = GRAPH_BACKENDS["onnxruntime"]
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: ``auto`` may pick bf16 only when its mean PESQ cost against fp32 on a test split is below this
 BF16_MAX_PESQ_COST = 0.02
-#: measured mean PESQ cost of bf16 (fp32 PESQ - bf16 PESQ, paired per file) for the bundled model at its own setting:
-#: 100 test files, mean 0.0062, worst file 0.077 (BENCHMARKS.md section 19, benchmarks/bf16_quality.py, after the
-#: bf16 path began to upsample in fp32; 0.0063 before, section 18; the previous bundled model's was 0.0084, section
-#: 13.2); ``None`` would mean not measured (``auto`` then stays fp32). Measure it again whenever the bundled
-#: checkpoint or the bf16 path changes.
-BF16_MEASURED_PESQ_COST: float | None = 0.0062
 
 
 @lru_cache(maxsize=1)
@@ -213,7 +208,8 @@ def compile_network(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def select_backend(
-    backend: str = "auto", precision: str = "auto", device: torch.device | str = "cpu"
+    backend: str = "auto", precision: str = "auto", device: torch.device | str = "cpu",
+    bf16_pesq_cost: float | None = None,
 ) -> InferenceBackend:
     """Resolve the ``backend``/``precision`` options for ``device``.
 
@@ -222,7 +218,9 @@ def select_backend(
     its runtime installed resolves to eager (fp32, or bf16 when asked for) with the reason in
     :attr:`InferenceBackend.reason` (shown as a one-line notice). ``openvino`` runs fp32 unless bf16 is asked for.
 
-    ``compile`` resolves its precision like ``eager`` (``auto`` included).
+    ``compile`` resolves its precision like ``eager`` (``auto`` included). ``bf16_pesq_cost`` is the model's measured
+    mean PESQ cost of bf16 (:class:`crpse.bf16_record.Bf16Cost`; ``None``: not measured): ``auto`` precision takes
+    bf16 only on native bf16 hardware and when it is below :data:`BF16_MAX_PESQ_COST`.
 
     Raises:
         ValueError: an unknown choice, bf16 asked for on hardware without native bf16, fp16 anywhere but on CUDA,
@@ -260,8 +258,10 @@ def select_backend(
         precision = "fp32"
         if not native_bf16(device):
             reason = "auto: fp32, no native bf16 on this hardware"
-        elif BF16_MEASURED_PESQ_COST is None or BF16_MEASURED_PESQ_COST >= BF16_MAX_PESQ_COST:
-            reason = f"auto: fp32, bf16's PESQ cost is not measured below {BF16_MAX_PESQ_COST}"
+        elif bf16_pesq_cost is None:
+            reason = "auto: fp32, bf16's quality cost is not measured for this model"
+        elif bf16_pesq_cost >= BF16_MAX_PESQ_COST:
+            reason = f"auto: fp32, bf16's measured PESQ cost {bf16_pesq_cost:.3f} is not below {BF16_MAX_PESQ_COST}"
         else:
-            precision, reason = "bf16", f"auto: bf16, measured PESQ cost {BF16_MEASURED_PESQ_COST:.3f}"
+            precision, reason = "bf16", f"auto: bf16, measured PESQ cost {bf16_pesq_cost:.3f}"
     return InferenceBackend(name, precision, channels_last, reason)

@@ -2,6 +2,8 @@
 
 :func:`open_inference` is the one place where a backend choice meets a model. In order:
 
+0. ``precision="auto"`` on hardware with native bf16 reads the checkpoint's bf16 cost record first
+   (:mod:`crpse.bf16_record`): bf16 runs only for a model whose measured cost is small.
 1. When a graph path is wanted (``onnxruntime`` or ``openvino`` asked for, or ``auto`` on a CPU with fp32 and ONNX
    Runtime installed) and the model is a checkpoint whose graph for the asked setting is ready (in the cache or
    shipped next to the checkpoint, :mod:`crpse.backends.ort`), that graph runs in the backend's runtime
@@ -29,6 +31,7 @@ from crpse.backends import (
     InferenceBackend,
     cuda_possible,
     device_type,
+    native_bf16,
     onnxruntime_installed,
     select_backend,
 )
@@ -91,7 +94,10 @@ def open_inference(
     """
     from_file = model is None or isinstance(model, (str, os.PathLike))
     target = _device_for_choice(model, device, from_file)
-    choice = select_backend(backend, precision, target)
+    bf16_pesq_cost = None
+    if precision == "auto" and backend not in GRAPH_BACKENDS and native_bf16(target):
+        bf16_pesq_cost = _recorded_bf16_pesq_cost(model, from_file)  # bf16 is the model's call, not the hardware's
+    choice = select_backend(backend, precision, target, bf16_pesq_cost)
     notice = choice.reason if backend in GRAPH_BACKENDS and choice.name != backend else ""
     wants_graph = choice.name in GRAPH_BACKENDS or (
         backend == "auto" and choice.precision == "fp32" and device_type(target) == "cpu" and onnxruntime_installed()
@@ -130,6 +136,22 @@ def open_inference(
             return _graph_inference(graph, choice, lambda: torch_model)
     return Inference(info, spec, EagerWindows(torch_model, resolved, choice, spec), choice, resolved,
                      lambda: torch_model, notice)
+
+
+def _recorded_bf16_pesq_cost(model: Any, from_file: bool) -> float | None:
+    """The mean PESQ cost of bf16 that the model's checkpoint records (:mod:`crpse.bf16_record`), if any."""
+    if not from_file:
+        record = getattr(model, "bf16_cost", None)
+        return None if record is None else record.pesq
+    from crpse.assets import resolve_model
+    from crpse.bf16_record import read_bf16_cost
+    from crpse.checkpoint import read_checkpoint
+
+    path = resolve_model(model)
+    if not path.is_file():
+        return None  # the load that follows says what is wrong
+    record = read_bf16_cost(read_checkpoint(path))
+    return None if record is None else record.pesq
 
 
 def _device_for_choice(model: Any, device: Any, from_file: bool) -> Any:

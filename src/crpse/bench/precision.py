@@ -6,7 +6,8 @@ interleaved, so their ratio holds on a busy machine), scored against its clean r
 :func:`crpse.evaluation.evaluate_pairs`, and the paired differences ``other - fp32`` are summarised per metric: the
 mean, the worst file (the most negative difference: the largest loss) and the mean absolute difference.
 
-This is the measurement behind :data:`crpse.backends.BF16_MEASURED_PESQ_COST` (BENCHMARKS.md section 13.2).
+This is the measurement behind a checkpoint's bf16 cost record (:mod:`crpse.bf16_record`, :func:`write_bf16_cost`),
+which ``--precision auto`` reads (BENCHMARKS.md section 13.2).
 Library code: nothing is printed.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from crpse.bf16_record import BF16_COST_KEY, Bf16Cost
 from crpse.metrics import PAIR_METRICS  # the metrics compared (higher is better for each)
 
 
@@ -158,3 +160,33 @@ def markdown(costs: Sequence[MetricCost], label: str) -> str:
         lines.append(f"| {c.metric} | {c.base_mean:.4f} | {c.mean:+.4f} | {c.worst:+.4f} | {c.worst_file} "
                      f"| {c.mean_abs:.4f} | {c.files} |")
     return "\n".join(lines)
+
+
+def bf16_record(costs: Sequence[MetricCost], split: str, backend: str = "eager") -> Bf16Cost:
+    """The record a checkpoint keeps of a bf16 measurement (:func:`paired_costs` of fp32 against bf16)."""
+    by_metric = {c.metric: c for c in costs}
+    pesq = by_metric["pesq"]
+    return Bf16Cost(pesq=pesq.cost, worst_pesq=-pesq.worst, worst_file=pesq.worst_file,
+                    estoi=by_metric["estoi"].cost, si_sdr=by_metric["si_sdr"].cost, split=split, files=pesq.files,
+                    backend=backend)
+
+
+def write_bf16_cost(source: Any, destination: Any, record: Bf16Cost) -> Path:
+    """Copy a crpse checkpoint with ``record`` in its ``extra`` (what ``--precision auto`` reads,
+    :func:`crpse.backends.select_backend`). Measure with the weights of ``source``: the record describes them.
+
+    Returns:
+        The path written (atomically; ``destination`` may equal ``source``).
+
+    Raises:
+        crpse.checkpoint.CheckpointError: not a crpse checkpoint.
+    """
+    from crpse.checkpoint import FORMAT, CheckpointError, atomic_torch_save, load_model, read_checkpoint
+
+    data = read_checkpoint(source)
+    if data.get("format") != FORMAT:
+        raise CheckpointError(f"{source}: only crpse checkpoints can record bf16's cost (export it first)")
+    data["extra"] = {**dict(data.get("extra") or {}), BF16_COST_KEY: record.to_dict()}
+    atomic_torch_save(data, destination)
+    load_model(destination)  # the result must load
+    return Path(destination)

@@ -148,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
     region = model.validated_region
     if region is not None:
         summary["validated_region"] = region.to_dict()
+    bf16_cost = model.bf16_cost
+    if bf16_cost is not None:
+        summary["bf16_cost"] = bf16_cost.to_dict()
     shown = args.model
     bundled = BUNDLED_MODELS.get(args.model)
     if bundled is not None:
@@ -163,4 +166,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"use:          {bundled.intended_use}")
         if region is not None:
             print("validated:    " + region.describe().replace("\n", "\n              "))
+        print("bf16 - fp32:  " + (bf16_cost.describe() if bf16_cost is not None
+                                  else "not measured (--precision auto runs fp32)"))
     return 0

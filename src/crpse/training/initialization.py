@@ -82,6 +82,7 @@ def load_initial_weights(path: str | os.PathLike[str], weights: InitWeights = "e
         logger.info("%s has no EMA weights: starting from its raw weights with a fresh EMA", path)
     start = ema_model if weights == "ema" else raw
     start.validated_region = None  # found for the checkpoint's weights, not for the ones training will make
+    start.bf16_cost = None  # measured with the checkpoint's weights, as well
     if not has_ema:
         num_updates = 0
     ema_weights = {k: v.detach().clone() for k, v in ema_model.state_dict().items()}
