@@ -15,7 +15,7 @@ Usage::
   the project's peers spec, shared/spec/peers.md (48 kHz via soxr, delays compensated, one state per file).
 * Alignment check: the lag of the cross-correlation between each system's output and the clean reference is
   reported per system (median over files; it must be 0).
-* Scores: ``crpse.evaluation`` (PESQ wide-band, ESTOI, SI-SDR, DNSMOS) on N files of each split (the first N by
+* Scores: ``crpse.evaluation`` (PESQ wide-band, ESTOI, SI-SDR, DNSMOS unless ``--no-dnsmos``) on N files of each split (the first N by
   name, or with ``--subset uniform`` the N that ``crpse bench quality --max-files N`` scores; all when N is 0), the
   noisy input as the baseline, mean ± std per system, and the paired-bootstrap 95 % interval
   (``crpse.bench.stats``) of crpse minus each peer.
@@ -162,9 +162,11 @@ def thread_env(threads: int) -> dict[str, str]:
     return {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(threads))}
 
 
-def scored_rows(clean_dir: Path, folder: Path, noisy_dir: Path | None, path: Path, jobs: int) -> list[dict]:
-    """Per-file scores of ``folder`` (with the noisy baseline when ``noisy_dir`` is given), written to ``path``; a
-    CSV already there that scored exactly these files (and the baseline when asked) is read instead."""
+def scored_rows(clean_dir: Path, folder: Path, noisy_dir: Path | None, path: Path, jobs: int,
+                dnsmos: bool = True) -> list[dict]:
+    """Per-file scores of ``folder`` (with the noisy baseline when ``noisy_dir`` is given; DNSMOS unless
+    ``dnsmos=False``), written to ``path``; a CSV already there that scored exactly these files (and the baseline
+    and DNSMOS when asked) is read instead."""
     from crpse.bench.quality import read_rows
     from crpse.evaluation import evaluate_dirs, write_csv
 
@@ -172,9 +174,10 @@ def scored_rows(clean_dir: Path, folder: Path, noisy_dir: Path | None, path: Pat
     if path.is_file():
         rows = read_rows(path)  # crpse.evaluation names rows by file name, extension included
         baseline = noisy_dir is None or all("noisy_pesq" in r for r in rows)
-        if baseline and {Path(str(r["name"])).stem for r in rows} == names:
+        has_dnsmos = not dnsmos or all("dnsmos_ovrl" in r for r in rows)
+        if baseline and has_dnsmos and {Path(str(r["name"])).stem for r in rows} == names:
             return rows
-    rows = evaluate_dirs(clean_dir, folder, noisy_dir, jobs=jobs)
+    rows = evaluate_dirs(clean_dir, folder, noisy_dir, jobs=jobs, dnsmos=dnsmos)
     write_csv(rows, path)
     return rows
 
@@ -281,6 +284,8 @@ def main() -> None:
                              "to it (repeatable; e.g. previous=old.ckpt; not timed by --speed)")
     parser.add_argument("--jobs", type=int, default=2, help="scoring worker processes")
     parser.add_argument("--rounds", type=int, default=2000, help="paired bootstrap resamples")
+    parser.add_argument("--no-dnsmos", action="store_true",
+                        help="skip DNSMOS (most of the scoring time; a CSV with DNSMOS is still reused)")
     parser.add_argument("--snr-edges", nargs="+", type=float, default=list(SNR_EDGES), help="SNR band edges, dB")
     parser.add_argument("--speed", action="store_true", help="also time every system on one long file")
     parser.add_argument("--speed-seconds", type=float, default=60.0)
@@ -323,7 +328,7 @@ def main() -> None:
         lags = {}
         for system, folder in outputs.items():  # the noisy baseline is scored once, with the first system
             rows = scored_rows(clean_dir, folder, noisy_dir if system == "crpse" else None,
-                               args.out / split / f"{system}.csv", args.jobs)
+                               args.out / split / f"{system}.csv", args.jobs, dnsmos=not args.no_dnsmos)
             summaries[system] = summarize(rows)
             scores[system] = {m: {str(r["name"]): float(r[m]) for r in rows if m in r} for m in METRICS}
             scores.setdefault("noisy", {m: {str(r["name"]): float(r[f"noisy_{m}"]) for r in rows if f"noisy_{m}" in r}
@@ -394,7 +399,8 @@ def markdown(report: dict) -> str:
             lines.append(f"| {peer} | " + " | ".join(cells) + " |")
         lines.append("")
         for grouping in (NOISE_CATEGORY, SNR_BAND):
-            for metric in BREAKDOWN_METRICS if data.get("breakdown") else ():
+            scored = [m for m in BREAKDOWN_METRICS if any(row.get(f"{m}_count") for row in data.get("breakdown", ()))]
+            for metric in scored:
                 lines += [f"{split}, mean {metric} per {grouping}", ""]
                 lines += breakdown_markdown(data["breakdown"], grouping, metric, 3 if metric == "estoi" else 2)
                 lines.append("")

@@ -67,6 +67,13 @@ def test_breakdown_and_report_tables(peers: ModuleType, tmp_path: Path) -> None:
     assert "| rain | 2 | 1.00 | 2.00 | 1.50 | 1.50 | 1.50 | 1.50 |" in text
     assert "| ≥ 15 dB | 1 | 2.00 | 3.00 | 2.50 | 2.50 | 2.50 | 2.50 |" in text
     assert "| babble | 1 | 1.000 | 2.000 |" in text  # ESTOI table
+    assert "mean dnsmos_ovrl per noise category" in text
+    for system in scores.values():  # scored without DNSMOS: no empty DNSMOS tables
+        for metric in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"):
+            system[metric] = {}
+    report["splits"]["test_real"]["breakdown"] = peers.split_breakdown(tmp_path, "test_real", scores, [0.0])
+    text = peers.markdown(report)
+    assert "mean pesq per noise category" in text and "dnsmos_ovrl per" not in text
 
 
 def test_speed_input_concatenates_and_cuts(peers: ModuleType, tmp_path: Path) -> None:
@@ -124,14 +131,19 @@ def test_complete_score_csv_is_reused(peers: ModuleType, tmp_path: Path, monkeyp
     csv_path.write_text("name,pesq,noisy_pesq\na.wav,2.5,1.5\nb.wav,3.0,nan\n", encoding="utf-8")
     calls = []
     monkeypatch.setattr(crpse.evaluation, "evaluate_dirs", lambda *args, **kwargs: calls.append(args) or [])
-    rows = peers.scored_rows(clean, tmp_path, tmp_path, csv_path, jobs=1)
+    rows = peers.scored_rows(clean, tmp_path, tmp_path, csv_path, jobs=1, dnsmos=False)
     assert not calls and [(r["name"], r["pesq"]) for r in rows] == [("a.wav", 2.5), ("b.wav", 3.0)]
     assert math.isnan(rows[1]["noisy_pesq"])
     csv_path.write_text("name,pesq\na.wav,2.5\nb.wav,3.0\n", encoding="utf-8")  # no baseline: scored again
-    peers.scored_rows(clean, tmp_path, tmp_path, csv_path, jobs=1)
+    peers.scored_rows(clean, tmp_path, tmp_path, csv_path, jobs=1, dnsmos=False)
     csv_path.write_text("name,pesq\na.wav,2.5\n", encoding="utf-8")  # a file missing: scored again
-    peers.scored_rows(clean, tmp_path, None, csv_path, jobs=1)
+    peers.scored_rows(clean, tmp_path, None, csv_path, jobs=1, dnsmos=False)
     assert len(calls) == 2
+    csv_path.write_text("name,pesq\na.wav,2.5\nb.wav,3.0\n", encoding="utf-8")
+    peers.scored_rows(clean, tmp_path, None, csv_path, jobs=1, dnsmos=False)  # complete without DNSMOS: reused
+    assert len(calls) == 2
+    peers.scored_rows(clean, tmp_path, None, csv_path, jobs=1)  # DNSMOS asked for and missing: scored again
+    assert len(calls) == 3
 
 
 def test_uniform_subset_is_the_files_bench_quality_scores(peers: ModuleType, tmp_path: Path) -> None:
