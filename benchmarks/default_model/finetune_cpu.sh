@@ -1,7 +1,8 @@
 #!/bin/bash
-# CPU continuation of the bundled default model (BENCHMARKS.md 23.4): multi-N CRP as in train_gpu.sh (N = 1..5,
-# t = 0.3, cost weighting, gradient through the last step), at a lower learning rate and a longer EMA, on the whole
-# train split of the 20-hour corpus (`crpse data synth CORPUS --hours 20 --jobs 2`), batch 8 x 256 frames, 2 threads.
+# CPU continuation of the bundled default model (BENCHMARKS.md 23.4; the shipped default since section 24): multi-N
+# CRP as in train_gpu.sh (N = 1..5, t = 0.3, cost weighting, gradient through the last step), at a lower learning
+# rate and a longer EMA, on the whole train split of the 20-hour corpus (`crpse data synth CORPUS --hours 20
+# --jobs 2`), batch 8 x 256 frames, 2 threads.
 # run/checkpoints/last.ckpt is copied to $SNAPS every SNAP_S seconds and at the end (final.ckpt) for the choice on
 # valid/ (benchmarks/score_checkpoint.py). Resume a stopped run with the same command plus --resume.
 #
