@@ -181,6 +181,7 @@ def test_bench_and_validation_run_fp32_even_on_native_bf16_hardware(
 ) -> None:
     from crpse import backends
     from crpse.bench.grid import parse_setting
+    from crpse.bf16_record import Bf16Cost
     from crpse.bench.quality import BenchOptions, _enhancer
     from crpse.enhancer import Enhancer
     from crpse.training import validation
@@ -190,8 +191,11 @@ def test_bench_and_validation_run_fp32_even_on_native_bf16_hardware(
     options = BenchOptions(corpus=bench_corpus, splits=("test",), out_dir=tmp_path)
     enhancer, _ = _enhancer(model, parse_setting("reverse:1:t=0.5")[0], options)
     assert enhancer.backend.precision == "fp32"
-    assert _enhancer(model, parse_setting("reverse:1:t=0.5")[0], BenchOptions(
-        corpus=bench_corpus, splits=("test",), out_dir=tmp_path, precision="auto"))[0].backend.precision == "bf16"
+    auto = BenchOptions(corpus=bench_corpus, splits=("test",), out_dir=tmp_path, precision="auto")
+    assert _enhancer(model, parse_setting("reverse:1:t=0.5")[0], auto)[0].backend.precision == "fp32"  # no record
+    model.bf16_cost = Bf16Cost(pesq=0.005, worst_pesq=0.05, worst_file="a.wav", estoi=0.001, si_sdr=0.01,
+                               split="test", files=10)  # a measured cost below the limit: auto may take bf16
+    assert _enhancer(model, parse_setting("reverse:1:t=0.5")[0], auto)[0].backend.precision == "bf16"
     made: list[Enhancer] = []
     monkeypatch.setattr(Enhancer, "__call__", lambda self, audio, rate: made.append(self) or audio)
     validation.enhance_like_the_product(model, np.zeros(16000, dtype=np.float32))
