@@ -21,7 +21,7 @@ import logging
 import os
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +77,11 @@ def _placeholder_class(full_name: str) -> type:
     return cls
 
 
-def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint dict without executing code from it.
+def read_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu", mmap: bool = False
+) -> dict[str, Any]:
+    """Read a checkpoint dict without executing code from it (``mmap=True``: tensors are mapped, not read, for a
+    caller that wants only the metadata).
 
     Raises:
         FileNotFoundError: no such file.
@@ -95,7 +98,7 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
             f"{path}: not a readable PyTorch checkpoint (truncated, corrupt, or saved in the legacy non-zip format)"
         )
     try:
-        return _load_weights_only(path, map_location, ())
+        return _load_weights_only(path, map_location, (), mmap)
     except pickle.UnpicklingError:
         pass
     except (RuntimeError, EOFError, zipfile.BadZipFile, KeyError) as err:
@@ -112,16 +115,18 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         )
     placeholders = tuple(_placeholder_class(name) for name in foreign)
     try:
-        return _load_weights_only(path, map_location, placeholders)
+        return _load_weights_only(path, map_location, placeholders, mmap)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(f"{path}: refusing to load: {str(err).splitlines()[0]}") from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, KeyError) as err:
         raise CheckpointError(f"{path}: the checkpoint is truncated or corrupt ({err})") from err
 
 
-def _load_weights_only(path: Path, map_location: str | torch.device, extra_globals: tuple[type, ...]) -> dict[str, Any]:
+def _load_weights_only(
+    path: Path, map_location: str | torch.device, extra_globals: tuple[type, ...], mmap: bool = False
+) -> dict[str, Any]:
     with torch.serialization.safe_globals(list(extra_globals)):
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        data = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     if not isinstance(data, Mapping):
         raise CheckpointError(f"{path}: expected a checkpoint dictionary, found {type(data).__name__}")
     return dict(data)
@@ -162,6 +167,26 @@ def save_model(
     }
     atomic_torch_save(payload, path)
     return path
+
+
+def rewrite_checkpoint(
+    source: str | os.PathLike[str], destination: str | os.PathLike[str], edit: Callable[[dict[str, Any]], None],
+    purpose: str,
+) -> Path:
+    """Copy the crpse checkpoint ``source`` to ``destination`` (atomically; it may be ``source``) after ``edit``
+    changed its dict in place (e.g. an entry of ``extra``); the result must load.
+
+    Raises:
+        CheckpointError: ``source`` is not a crpse checkpoint (the message says that only crpse checkpoints can
+            ``purpose``), or ``edit`` refused it.
+    """
+    data = read_checkpoint(source)
+    if data.get("format") != FORMAT:
+        raise CheckpointError(f"{source}: only crpse checkpoints can {purpose} (export it first)")
+    edit(data)
+    atomic_torch_save(data, destination)
+    load_model(destination)
+    return Path(destination)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:

@@ -181,12 +181,9 @@ def write_bf16_cost(source: Any, destination: Any, record: Bf16Cost) -> Path:
     Raises:
         crpse.checkpoint.CheckpointError: not a crpse checkpoint.
     """
-    from crpse.checkpoint import FORMAT, CheckpointError, atomic_torch_save, load_model, read_checkpoint
+    from crpse.checkpoint import rewrite_checkpoint
 
-    data = read_checkpoint(source)
-    if data.get("format") != FORMAT:
-        raise CheckpointError(f"{source}: only crpse checkpoints can record bf16's cost (export it first)")
-    data["extra"] = {**dict(data.get("extra") or {}), BF16_COST_KEY: record.to_dict()}
-    atomic_torch_save(data, destination)
-    load_model(destination)  # the result must load
-    return Path(destination)
+    def store(data: dict[str, Any]) -> None:
+        data["extra"] = {**dict(data.get("extra") or {}), BF16_COST_KEY: record.to_dict()}
+
+    return rewrite_checkpoint(source, destination, store, "record bf16's cost")

@@ -65,25 +65,20 @@ def write_region(
     Raises:
         crpse.checkpoint.CheckpointError: not a crpse checkpoint, or not a score model.
     """
-    from pathlib import Path
+    from crpse.checkpoint import CheckpointError, rewrite_checkpoint
 
-    from crpse.checkpoint import FORMAT, CheckpointError, atomic_torch_save, load_model, read_checkpoint
+    def store(data: dict[str, Any]) -> None:
+        if data["config"].get("kind") != "score":
+            raise CheckpointError(f"{source}: a predictive model has no sampler settings")
+        data["extra"] = {**dict(data.get("extra") or {}), "validated_region": region.to_dict()}
+        if set_default:
+            inference = dict(data["config"].get("inference") or {})
+            inference.update(sampler=region.best.sampler, steps=region.best.steps, t_start=region.best.t_start)
+            if region.best.schedule != UNIFORM or "schedule" in inference:
+                inference["schedule"] = region.best.schedule
+            data["config"] = {**data["config"], "inference": inference}
 
-    data = read_checkpoint(source)
-    if data.get("format") != FORMAT:
-        raise CheckpointError(f"{source}: only crpse checkpoints can store a validated region (export it first)")
-    if data["config"].get("kind") != "score":
-        raise CheckpointError(f"{source}: a predictive model has no sampler settings")
-    data["extra"] = {**dict(data.get("extra") or {}), "validated_region": region.to_dict()}
-    if set_default:
-        inference = dict(data["config"].get("inference") or {})
-        inference.update(sampler=region.best.sampler, steps=region.best.steps, t_start=region.best.t_start)
-        if region.best.schedule != UNIFORM or "schedule" in inference:
-            inference["schedule"] = region.best.schedule
-        data["config"] = {**data["config"], "inference": inference}
-    atomic_torch_save(data, destination)
-    load_model(destination)  # the result must load
-    return Path(destination)
+    return rewrite_checkpoint(source, destination, store, "store a validated region")
 
 
 @dataclass(frozen=True)
