@@ -150,7 +150,7 @@ def _recorded_bf16_pesq_cost(model: Any, from_file: bool) -> float | None:
     path = resolve_model(model)
     if not path.is_file():
         return None  # the load that follows says what is wrong
-    record = read_bf16_cost(read_checkpoint(path))
+    record = read_bf16_cost(read_checkpoint(path, mmap=True))  # metadata only: the weights load afterwards
     return None if record is None else record.pesq
 
 
