@@ -1,0 +1,40 @@
+#!/bin/bash
+# Ship a trained checkpoint as the bundled default model (MODEL_CARD.md, training steps 4-5): EMA weights only, its
+# validated region from a sweep on valid/ (never a test split), bf16's quality cost recorded in it, the ONNX graph
+# rebuilt. Run from the repository root with crpse installed; the current default is kept as $WORK/previous.ckpt for
+# `benchmarks/peers.py --compare previous=$WORK/previous.ckpt`.
+#
+#   CKPT=~/runs/ft21_snaps/snap_03.ckpt CORPUS=~/corpora/corpus20 WORK=~/runs/ship21 \
+#       bash benchmarks/default_model/ship.sh
+#
+# About 35 min on 2 CPU cores: the 25-cell sweep (N = 1..5 x t_start = 0.2..0.4, 50 files, fp32) in two processes
+# that share its cell cache, then the bf16 measurement on 100 test files. On a CPU without native bf16 the
+# measurement is skipped and the model ships without a record, so `--precision auto` runs it at fp32.
+# What stays manual: the region asserts of tests/test_bundled_model.py, MODEL_CARD.md and BENCHMARKS.md.
+set -eu
+CKPT=${CKPT:?}; CORPUS=${CORPUS:?}; WORK=${WORK:?}
+ASSET=src/crpse/assets/default.ckpt
+SWEEP=(crpse bench sweep --model "new=$WORK/export.ckpt" --corpus "$CORPUS" -o "$WORK/sweep" --splits valid
+       --max-files 50 --t-start 0.2,0.25,0.3,0.35,0.4 --schedules uniform --threads 1 --no-dnsmos)
+mkdir -p "$WORK"
+[ -f "$WORK/previous.ckpt" ] || cp "$ASSET" "$WORK/previous.ckpt"
+python -c "import sys; from crpse.checkpoint import export_model; export_model(sys.argv[1], sys.argv[2])" \
+    "$CKPT" "$WORK/export.ckpt"
+
+# the sweep: N = 2, 5 and N = 1, 3, 4 cost about the same, one process each; then every cell is read back
+"${SWEEP[@]}" --steps 2,5 --no-plot > "$WORK/sweep_a.log" 2>&1 &
+a=$!
+"${SWEEP[@]}" --steps 1,3,4 --no-noisy --no-plot > "$WORK/sweep_b.log" 2>&1
+wait $a
+"${SWEEP[@]}" --steps 1,2,3,4,5 > "$WORK/sweep.log" 2>&1
+
+if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
+    python benchmarks/bf16_quality.py --corpus "$CORPUS" --split test --out "$WORK/bf16" --model "$WORK/export.ckpt" \
+        --threads 1 --record "$WORK/recorded.ckpt" > "$WORK/bf16.log" 2>&1
+else
+    echo "no native bf16 on this CPU: shipped without a bf16 record (auto runs fp32)"
+    cp "$WORK/export.ckpt" "$WORK/recorded.ckpt"
+fi
+crpse bench region "$WORK/sweep" --name new --checkpoint "$WORK/recorded.ckpt" -o "$ASSET" --no-default
+python benchmarks/build_bundled_graph.py default
+crpse info default
