@@ -8,11 +8,14 @@
 #       bash benchmarks/default_model/ship.sh
 #
 # About 35 min on 2 CPU cores: the 25-cell sweep (N = 1..5 x t_start = 0.2..0.4, 50 files, fp32) in two processes
-# that share its cell cache, then the bf16 measurement on 100 test files. On a CPU without native bf16 the
-# measurement is skipped and the model ships without a record, so `--precision auto` runs it at fp32.
+# that share its cell cache, the current default's cell at the default setting (the script stops there unless the
+# new checkpoint is better on PESQ and no worse on ESTOI and SI-SDR; FORCE=1 overrides), then the bf16 measurement
+# on 100 test files. On a CPU without native bf16 the measurement is skipped and the model ships without a record,
+# so `--precision auto` runs it at fp32.
 # What stays manual: the region asserts of tests/test_bundled_model.py, MODEL_CARD.md and BENCHMARKS.md.
 set -eu
 CKPT=${CKPT:?}; CORPUS=${CORPUS:?}; WORK=${WORK:?}
+STEPS=${STEPS:-1}; T_START=${T_START:-0.3}  # the default setting the two models are compared at
 ASSET=src/crpse/assets/default.ckpt
 SWEEP=(crpse bench sweep --model "new=$WORK/export.ckpt" --corpus "$CORPUS" -o "$WORK/sweep" --splits valid
        --max-files 50 --t-start 0.2,0.25,0.3,0.35,0.4 --schedules uniform --threads 1 --no-dnsmos)
@@ -27,6 +30,21 @@ a=$!
 "${SWEEP[@]}" --steps 1,3,4 --no-noisy --no-plot > "$WORK/sweep_b.log" 2>&1
 wait $a
 "${SWEEP[@]}" --steps 1,2,3,4,5 > "$WORK/sweep.log" 2>&1
+
+# the current default at the default setting, the same way: ship only a checkpoint that beats it there on PESQ and
+# is no worse on ESTOI and SI-SDR (whole-file scores of score_checkpoint.py can disagree: BENCHMARKS.md 25.3)
+crpse bench sweep --model "previous=$WORK/previous.ckpt" --corpus "$CORPUS" -o "$WORK/sweep_previous" --splits valid \
+    --max-files 50 --steps "$STEPS" --t-start "$T_START" --schedules uniform --threads 2 --no-dnsmos --no-noisy \
+    --no-plot > "$WORK/sweep_previous.log" 2>&1
+python - "$WORK/sweep_previous/cells/valid/previous/reverse_${STEPS}_t${T_START}.csv" \
+    "$WORK/sweep/cells/valid/new/reverse_${STEPS}_t${T_START}.csv" <<'PY' || [ "${FORCE:-0}" = 1 ] || \
+    { echo "not better than the current default at N=$STEPS, t=$T_START: stopped (FORCE=1 ships it anyway)"; exit 1; }
+import csv, sys
+old, new = ({row["name"]: row for row in csv.DictReader(open(path))} for path in sys.argv[1:3])
+diff = {m: sum(float(new[n][m]) - float(old[n][m]) for n in old) / len(old) for m in ("pesq", "estoi", "si_sdr")}
+print(f"new minus current default on {len(old)} valid/ files:", ", ".join(f"{m} {d:+.4f}" for m, d in diff.items()))
+sys.exit(0 if diff["pesq"] > 0 and diff["estoi"] >= 0 and diff["si_sdr"] >= 0 else 1)
+PY
 
 if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
     python benchmarks/bf16_quality.py --corpus "$CORPUS" --split test --out "$WORK/bf16" --model "$WORK/export.ckpt" \
