@@ -5,6 +5,8 @@
 # --jobs 2`), batch 8 x 256 frames, 2 threads.
 # run/checkpoints/last.ckpt is copied to $SNAPS every SNAP_S seconds and at the end (final.ckpt) for the choice on
 # valid/ (benchmarks/score_checkpoint.py). Resume a stopped run with the same command plus --resume.
+# BENCHMARKS.md 25.3: the shipped default has reached a plateau at this recipe (more steps at lr 1e-4, snapshot
+# averages); at --lr 3e-5 it improved only at N >= 2. Compare candidates with ship.sh's gate, not whole-file scores.
 #
 #   CORPUS=~/corpora/corpus20 RUN=~/runs/ft18 SNAPS=~/runs/ft18_snaps TRAIN_TIME=00:01:05:00 \
 #       bash benchmarks/default_model/finetune_cpu.sh [extra crpse train options]
