@@ -74,3 +74,19 @@ def test_auto_precision_follows_the_models_own_record(
         assert open_inference(model, device="cpu").backend.precision == "bf16"
         model.bf16_cost = None
         assert open_inference(model, device="cpu").backend.precision == "fp32"
+
+
+def test_auto_reads_a_recorded_checkpoint_once(
+    checkpoints: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read that finds the bf16 record also builds the model: the file is not read a second time."""
+    import crpse.checkpoint
+
+    monkeypatch.setattr(backends, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    reads: list[Path] = []
+    original = crpse.checkpoint.read_checkpoint
+    monkeypatch.setattr(crpse.checkpoint, "read_checkpoint",
+                        lambda path, *args, **kwargs: reads.append(Path(path)) or original(path, *args, **kwargs))
+    inference = open_inference(checkpoints[1], device="cpu", cache_dir=tmp_path / "cache")
+    assert inference.backend.precision == "bf16" and reads == [checkpoints[1]]
+    assert read_bf16_cost(read_checkpoint(checkpoints[1])) == RECORD

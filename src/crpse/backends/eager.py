@@ -9,6 +9,8 @@ precision).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +39,9 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 def load_inference_model(
-    model: Model | str | os.PathLike[str] | None, device: str | torch.device | None = None
+    model: Model | str | os.PathLike[str] | None,
+    device: str | torch.device | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
 ) -> tuple[Model, torch.device]:
     """Resolve a model argument: ``None`` (the bundled default model), a bundled model's name (``"default"``), a
     checkpoint path, or a model object.
@@ -45,6 +49,10 @@ def load_inference_model(
     Checkpoints are loaded with :func:`crpse.checkpoint.load_model` (crpse or reference sgmse files); nothing is
     cached (hold an :class:`~crpse.enhancer.Enhancer` to enhance many signals with one loaded model). A model object
     is put in eval mode and moved to ``device`` when one is given (else it stays where it is).
+
+    Args:
+        checkpoint: the contents of the file ``model`` names, when the caller already read them
+            (:func:`crpse.checkpoint.read_checkpoint`): the model is built from them instead of reading the file again.
 
     Returns:
         ``(model, device)``.
@@ -56,9 +64,11 @@ def load_inference_model(
         if not path.is_file():
             raise FileNotFoundError(f"model checkpoint {path} does not exist; pass the path of a .ckpt file")
         resolved = resolve_device(device)
-        from crpse.checkpoint import load_model
+        from crpse.checkpoint import load_model, model_from_checkpoint
 
-        return load_model(path, map_location=str(resolved)).to(resolved).eval(), resolved
+        loaded = load_model(path, map_location=str(resolved)) if checkpoint is None else model_from_checkpoint(
+            checkpoint, path=path)
+        return loaded.to(resolved).eval(), resolved
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "transform"):
         raise TypeError(
             f"model must be None, a checkpoint path or a crpse model (ScoreModel/PredictiveModel), got {type(model)}"

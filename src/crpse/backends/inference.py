@@ -35,6 +35,7 @@ from crpse.backends import (
     onnxruntime_installed,
     select_backend,
 )
+from crpse.bf16_record import read_bf16_cost
 from crpse.model_info import ModelInfo
 from crpse.sampler_spec import SamplerRequest, SamplerSpec
 
@@ -95,8 +96,12 @@ def open_inference(
     from_file = model is None or isinstance(model, (str, os.PathLike))
     target = _device_for_choice(model, device, from_file)
     bf16_pesq_cost = None
+    read: dict[str, Any] | None = None  # the checkpoint file, when read for its bf16 record: loaded from, not re-read
     if precision == "auto" and backend not in GRAPH_BACKENDS and native_bf16(target):
-        bf16_pesq_cost = _recorded_bf16_pesq_cost(model, from_file)  # bf16 is the model's call, not the hardware's
+        # bf16 is the model's call, not the hardware's: its checkpoint records what bf16 costs (crpse.bf16_record)
+        read = _read_checkpoint_file(model) if from_file else None
+        record = read_bf16_cost(read) if read is not None else getattr(model, "bf16_cost", None)
+        bf16_pesq_cost = None if record is None else record.pesq
     choice = select_backend(backend, precision, target, bf16_pesq_cost)
     notice = choice.reason if backend in GRAPH_BACKENDS and choice.name != backend else ""
     wants_graph = choice.name in GRAPH_BACKENDS or (
@@ -123,7 +128,7 @@ def open_inference(
 
     from crpse.backends.eager import EagerWindows, load_inference_model
 
-    torch_model, resolved = load_inference_model(model, device)  # type: ignore[arg-type]
+    torch_model, resolved = load_inference_model(model, device, read)  # type: ignore[arg-type]
     info = ModelInfo.of(torch_model)
     spec = info.resolve(request)
     if choice.name in GRAPH_BACKENDS:
@@ -138,20 +143,14 @@ def open_inference(
                      lambda: torch_model, notice)
 
 
-def _recorded_bf16_pesq_cost(model: Any, from_file: bool) -> float | None:
-    """The mean PESQ cost of bf16 that the model's checkpoint records (:mod:`crpse.bf16_record`), if any."""
-    if not from_file:
-        record = getattr(model, "bf16_cost", None)
-        return None if record is None else record.pesq
+def _read_checkpoint_file(model: str | os.PathLike[str] | None) -> dict[str, Any] | None:
+    """The checkpoint file ``model`` names, read (tensors memory-mapped), or ``None`` when there is no such file (the
+    load that follows says what is wrong)."""
     from crpse.assets import resolve_model
-    from crpse.bf16_record import read_bf16_cost
     from crpse.checkpoint import read_checkpoint
 
     path = resolve_model(model)
-    if not path.is_file():
-        return None  # the load that follows says what is wrong
-    record = read_bf16_cost(read_checkpoint(path, mmap=True))  # metadata only: the weights load afterwards
-    return None if record is None else record.pesq
+    return read_checkpoint(path, mmap=True) if path.is_file() else None
 
 
 def _device_for_choice(model: Any, device: Any, from_file: bool) -> Any:
