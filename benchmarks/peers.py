@@ -399,8 +399,8 @@ def markdown(report: dict) -> str:
                 cells.append("-" if not d else f"{d['mean']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]")
             lines.append(f"| {peer} | " + " | ".join(cells) + " |")
         lines.append("")
+        scored = [m for m in BREAKDOWN_METRICS if any(row.get(f"{m}_count") for row in data.get("breakdown", ()))]
         for grouping in (NOISE_CATEGORY, SNR_BAND):
-            scored = [m for m in BREAKDOWN_METRICS if any(row.get(f"{m}_count") for row in data.get("breakdown", ()))]
             for metric in scored:
                 lines += [f"{split}, mean {metric} per {grouping}", ""]
                 lines += breakdown_markdown(data["breakdown"], grouping, metric, 3 if metric == "estoi" else 2)
