@@ -7,35 +7,38 @@
 #   CKPT=~/runs/ft21_snaps/snap_03.ckpt CORPUS=~/corpora/corpus20 WORK=~/runs/ship21 \
 #       bash benchmarks/default_model/ship.sh
 #
-# About 35 min on 2 CPU cores: the 25-cell sweep (N = 1..5 x t_start = 0.2..0.4, 50 files, fp32) in two processes
-# that share its cell cache, the current default's cell at the default setting (the script stops there unless the
-# new checkpoint is better on PESQ and no worse on ESTOI and SI-SDR; FORCE=1 overrides), then the bf16 measurement
-# on 100 test files. On a CPU without native bf16 the measurement is skipped and the model ships without a record,
-# so `--precision auto` runs it at fp32.
+# First (a few minutes) both models at the default setting, the way `crpse enhance` runs them: the script stops
+# unless the new checkpoint is better on PESQ and no worse on ESTOI and SI-SDR (FORCE=1 overrides; whole-file
+# scores of score_checkpoint.py can disagree, BENCHMARKS.md 25.3). Then (about 35 min on 2 CPU cores) the 25-cell
+# region sweep (N = 1..5 x t_start = 0.2..0.4, 50 files, fp32) in two processes that share its cell cache, and the
+# bf16 measurement on 100 test files; on a CPU without native bf16 it is skipped and the model ships without a
+# record, so `--precision auto` runs it at fp32. Cells already in $WORK are reused.
 # What stays manual: the region asserts of tests/test_bundled_model.py, MODEL_CARD.md and BENCHMARKS.md.
 set -eu
 CKPT=${CKPT:?}; CORPUS=${CORPUS:?}; WORK=${WORK:?}
 STEPS=${STEPS:-1}; T_START=${T_START:-0.3}  # the default setting the two models are compared at
+T_GRID=0.2,0.25,0.3,0.35,0.4
 ASSET=src/crpse/assets/default.ckpt
-SWEEP=(crpse bench sweep --model "new=$WORK/export.ckpt" --corpus "$CORPUS" -o "$WORK/sweep" --splits valid
-       --max-files 50 --t-start 0.2,0.25,0.3,0.35,0.4 --schedules uniform --threads 1 --no-dnsmos)
+
+sweep() {  # sweep NAME CHECKPOINT OUT [crpse bench sweep options]: valid/, 50 files, fp32, one thread
+    local name=$1 checkpoint=$2 out=$3
+    shift 3
+    crpse bench sweep --model "$name=$checkpoint" --corpus "$CORPUS" -o "$out" --splits valid --max-files 50 \
+        --schedules uniform --threads 1 --no-dnsmos "$@"
+}
+
 mkdir -p "$WORK"
 [ -f "$WORK/previous.ckpt" ] || cp "$ASSET" "$WORK/previous.ckpt"
 python -c "import sys; from crpse.checkpoint import export_model; export_model(sys.argv[1], sys.argv[2])" \
     "$CKPT" "$WORK/export.ckpt"
 
-# the sweep: N = 2, 5 and N = 1, 3, 4 cost about the same, one process each; then every cell is read back
-"${SWEEP[@]}" --steps 2,5 --no-plot > "$WORK/sweep_a.log" 2>&1 &
+# the gate: one cell per model, side by side
+sweep new "$WORK/export.ckpt" "$WORK/sweep" --steps "$STEPS" --t-start "$T_START" --no-plot \
+    > "$WORK/gate_new.log" 2>&1 &
 a=$!
-"${SWEEP[@]}" --steps 1,3,4 --no-noisy --no-plot > "$WORK/sweep_b.log" 2>&1
+sweep previous "$WORK/previous.ckpt" "$WORK/sweep_previous" --steps "$STEPS" --t-start "$T_START" --no-noisy \
+    --no-plot > "$WORK/gate_previous.log" 2>&1
 wait $a
-"${SWEEP[@]}" --steps 1,2,3,4,5 > "$WORK/sweep.log" 2>&1
-
-# the current default at the default setting, the same way: ship only a checkpoint that beats it there on PESQ and
-# is no worse on ESTOI and SI-SDR (whole-file scores of score_checkpoint.py can disagree: BENCHMARKS.md 25.3)
-crpse bench sweep --model "previous=$WORK/previous.ckpt" --corpus "$CORPUS" -o "$WORK/sweep_previous" --splits valid \
-    --max-files 50 --steps "$STEPS" --t-start "$T_START" --schedules uniform --threads 2 --no-dnsmos --no-noisy \
-    --no-plot > "$WORK/sweep_previous.log" 2>&1
 python - "$WORK/sweep_previous/cells/valid/previous/reverse_${STEPS}_t${T_START}.csv" \
     "$WORK/sweep/cells/valid/new/reverse_${STEPS}_t${T_START}.csv" <<'PY' || [ "${FORCE:-0}" = 1 ] || \
     { echo "not better than the current default at N=$STEPS, t=$T_START: stopped (FORCE=1 ships it anyway)"; exit 1; }
@@ -45,6 +48,15 @@ diff = {m: sum(float(new[n][m]) - float(old[n][m]) for n in old) / len(old) for 
 print(f"new minus current default on {len(old)} valid/ files:", ", ".join(f"{m} {d:+.4f}" for m, d in diff.items()))
 sys.exit(0 if diff["pesq"] > 0 and diff["estoi"] >= 0 and diff["si_sdr"] >= 0 else 1)
 PY
+
+# the region: N = 2, 5 and N = 1, 3, 4 cost about the same, one process each; then every cell is read back
+sweep new "$WORK/export.ckpt" "$WORK/sweep" --steps 2,5 --t-start "$T_GRID" --no-noisy --no-plot \
+    > "$WORK/sweep_a.log" 2>&1 &
+a=$!
+sweep new "$WORK/export.ckpt" "$WORK/sweep" --steps 1,3,4 --t-start "$T_GRID" --no-noisy --no-plot \
+    > "$WORK/sweep_b.log" 2>&1
+wait $a
+sweep new "$WORK/export.ckpt" "$WORK/sweep" --steps 1,2,3,4,5 --t-start "$T_GRID" > "$WORK/sweep.log" 2>&1
 
 if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
     python benchmarks/bf16_quality.py --corpus "$CORPUS" --split test --out "$WORK/bf16" --model "$WORK/export.ckpt" \
