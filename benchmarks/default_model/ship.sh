@@ -13,6 +13,8 @@
 # region sweep (N = 1..5 x t_start = 0.2..0.4, 50 files, fp32) in two processes that share its cell cache, and the
 # bf16 measurement on 100 test files; on a CPU without native bf16 it is skipped and the model ships without a
 # record, so `--precision auto` runs it at fp32. Cells already in $WORK are reused.
+# BLEND=A ships A x the current default + (1 - A) x the checkpoint's EMA weights instead (WiSE-FT; BENCHMARKS.md 26:
+# the CPU fine-tunes' ESTOI and SI-SDR losses went away half and half). A new candidate needs a new $WORK.
 # What stays manual: the region asserts of tests/test_bundled_model.py, MODEL_CARD.md and BENCHMARKS.md.
 set -eu
 CKPT=${CKPT:?}; CORPUS=${CORPUS:?}; WORK=${WORK:?}
@@ -29,8 +31,13 @@ sweep() {  # sweep NAME CHECKPOINT OUT [crpse bench sweep options]: valid/, 50 f
 
 mkdir -p "$WORK"
 [ -f "$WORK/previous.ckpt" ] || cp "$ASSET" "$WORK/previous.ckpt"
-python -c "import sys; from crpse.checkpoint import export_model; export_model(sys.argv[1], sys.argv[2])" \
-    "$CKPT" "$WORK/export.ckpt"
+if [ -n "${BLEND:-}" ]; then  # BLEND x the current default + (1 - BLEND) x the new EMA weights (crpse.weight_blend)
+    python -c "import sys; from crpse.weight_blend import blend_checkpoints; a = float(sys.argv[3]); \
+blend_checkpoints(sys.argv[1:3], [a, 1 - a], sys.argv[4])" "$WORK/previous.ckpt" "$CKPT" "$BLEND" "$WORK/export.ckpt"
+else
+    python -c "import sys; from crpse.checkpoint import export_model; export_model(sys.argv[1], sys.argv[2])" \
+        "$CKPT" "$WORK/export.ckpt"
+fi
 
 # the gate: one cell per model, side by side
 sweep new "$WORK/export.ckpt" "$WORK/sweep" --steps "$STEPS" --t-start "$T_START" --no-plot \

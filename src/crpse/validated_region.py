@@ -21,6 +21,9 @@ from typing import Any
 
 from crpse.sampler_spec import UNIFORM
 
+#: where a checkpoint stores its validated region (``extra[REGION_KEY]``)
+REGION_KEY = "validated_region"
+
 
 @dataclass(frozen=True)
 class GridPoint:
@@ -98,7 +101,7 @@ class ValidatedRegion:
 
 def read_region(checkpoint: Mapping[str, Any]) -> ValidatedRegion | None:
     """The region stored in a checkpoint dict (``extra["validated_region"]``), if any."""
-    stored = (checkpoint.get("extra") or {}).get("validated_region")
+    stored = (checkpoint.get("extra") or {}).get(REGION_KEY)
     return None if stored is None else ValidatedRegion.from_dict(stored)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crpse.sampler_spec import UNIFORM
-from crpse.validated_region import GridPoint, ValidatedRegion, read_region
+from crpse.validated_region import REGION_KEY, GridPoint, ValidatedRegion, read_region
 
 __all__ = ["DEFAULT_TOLERANCE", "VALID_SPLIT", "GridPoint", "RegionComparison", "ValidatedRegion", "compare_regions",
            "compute_region", "read_region", "write_region"]
@@ -70,7 +70,7 @@ def write_region(
     def store(data: dict[str, Any]) -> None:
         if data["config"].get("kind") != "score":
             raise CheckpointError(f"{source}: a predictive model has no sampler settings")
-        data["extra"] = {**dict(data.get("extra") or {}), "validated_region": region.to_dict()}
+        data["extra"] = {**dict(data.get("extra") or {}), REGION_KEY: region.to_dict()}
         if set_default:
             inference = dict(data["config"].get("inference") or {})
             inference.update(sampler=region.best.sampler, steps=region.best.steps, t_start=region.best.t_start)
