@@ -7,6 +7,9 @@
 # valid/ (benchmarks/score_checkpoint.py). Resume a stopped run with the same command plus --resume.
 # BENCHMARKS.md 25.3: the shipped default has reached a plateau at this recipe (more steps at lr 1e-4, snapshot
 # averages); at --lr 3e-5 it improved only at N >= 2. Compare candidates with ship.sh's gate, not whole-file scores.
+# Section 26: a snapshot alone (a fresh EMA: the default holds EMA weights only) trades ESTOI and SI-SDR for PESQ;
+# blended half and half with the model it started from (ship.sh BLEND=0.5) it did not. That default came from
+# `--num-frames 512 --batch-size 4 --lr 5e-5 --seed 23`, snapshot 3.
 #
 #   CORPUS=~/corpora/corpus20 RUN=~/runs/ft18 SNAPS=~/runs/ft18_snaps TRAIN_TIME=00:01:05:00 \
 #       bash benchmarks/default_model/finetune_cpu.sh [extra crpse train options]
