@@ -88,3 +88,19 @@ def test_sde_options_left_out_keep_the_sdes_own_defaults() -> None:
     assert _config(*base).bbed_k is None  # recorded as "not given", not as a copy of the default
     with pytest.raises(ValueError, match="BBED needs 1 < k"):
         TrainConfig(stage="dsm", data_dir=Path("d"), run_dir=Path("r"), bbed_k=0.5)  # refused before torch loads
+
+
+def test_ema_warmup_is_on_unless_turned_off_and_reaches_the_module() -> None:
+    from crpse.score_model import build_model
+    from crpse.training.module import EnhancementModule
+    from crpse.training.runner import _settings
+
+    base = ("crp", "--data-dir", "d", "--run-dir", "r", "--init", "x.ckpt")
+    assert _config(*base).ema_warmup is True  # the reference's torch-ema warm-up
+    config = _config(*base, "--no-ema-warmup", "--ema-decay", "0.99")
+    assert config.ema_warmup is False
+    model = build_model("tiny", seed=0)
+    settings = _settings(config, "crp", model)
+    assert settings.ema_warmup is False and settings.to_dict()["ema_warmup"] is False
+    module = EnhancementModule(model, settings)
+    assert module.ema.warmup is False and module.ema.current_decay() == 0.99  # from the first update

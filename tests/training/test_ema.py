@@ -81,3 +81,21 @@ def test_state_dict_round_trip() -> None:
     assert restored.num_updates == 2 and restored.decay == 0.999
     for a, b in zip(restored.averaged.state_dict().values(), ema.averaged.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_without_warmup_the_start_weights_keep_their_share() -> None:
+    """decay**n of the starting weights survive n updates (with the warm-up, almost nothing after a few hundred)."""
+    model = _micro_model()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    anchored = ExponentialMovingAverage(model, 0.999, warmup=False)
+    warm = ExponentialMovingAverage(model, 0.999)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)  # the trained weights move by +1 and stay there
+    for _ in range(300):
+        anchored.update(model)
+        warm.update(model)
+    name = next(n for n, p in model.named_parameters() if p.requires_grad)
+    moved = lambda ema: float((ema.averaged.state_dict()[name] - start[name]).mean())  # noqa: E731
+    assert moved(anchored) == pytest.approx(1 - 0.999**300, rel=1e-4)  # 0.26: the start keeps 74 %
+    assert moved(warm) > 0.99

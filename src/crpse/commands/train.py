@@ -181,6 +181,9 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
     optim = parser.add_argument_group("optimisation")
     add(optim, "--lr", type=float, help="Adam learning rate")
     add(optim, "--ema-decay", type=float, metavar="D", help="EMA decay (torch-ema warm-up)")
+    add(optim, "--ema-warmup", action=argparse.BooleanOptionalAction,
+        help="the torch-ema warm-up of the decay, as the reference; --no-ema-warmup uses --ema-decay from the first "
+        "update (fine-tuning an export, whose weights already are an average: BENCHMARKS.md 26.4)")
     add(optim, "--max-steps", type=int, metavar="N", help="optimiser steps (-1: no limit)")
     add(optim, "--max-time", metavar="DD:HH:MM:SS", help="stop after this wall time (checkpoint written)")
     add(optim, "--accumulate-grad-batches", type=int, metavar="K", help="batches per optimiser step")

@@ -78,6 +78,7 @@ class TrainConfig:
     # optimisation
     lr: float | None = None  # None: DEFAULT_LR[stage]
     ema_decay: float = TrainSettings.ema_decay
+    ema_warmup: bool = TrainSettings.ema_warmup
     max_steps: int = -1
     max_time: str | None = None
     accumulate_grad_batches: int = 1

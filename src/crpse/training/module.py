@@ -82,7 +82,9 @@ class EnhancementModule(L.LightningModule):
             raise ValueError(f"the predictive stage needs a predictive model, got a {model.config.kind} model")
         self.model = model
         self.settings = settings
-        self.ema = ExponentialMovingAverage(model, settings.ema_decay, num_updates=ema_num_updates)
+        self.ema = ExponentialMovingAverage(
+            model, settings.ema_decay, num_updates=ema_num_updates, warmup=settings.ema_warmup
+        )
         if ema_weights is not None:
             self.ema.load_weights(ema_weights, ema_num_updates)
         self.eval_pairs = list(eval_pairs)

@@ -97,8 +97,8 @@ def _settings(config: TrainConfig, stage: str, model: Model) -> TrainSettings:
                      crp_steps_weighting=config.steps_weighting)
     assert config.lr is not None and config.val_sampler is not None  # set by TrainConfig
     return TrainSettings(
-        stage=stage, lr=config.lr, ema_decay=config.ema_decay, seed=config.seed, val_sampler=config.val_sampler,
-        num_eval_files=config.num_eval_files, downmix=config.downmix, **extra,
+        stage=stage, lr=config.lr, ema_decay=config.ema_decay, ema_warmup=config.ema_warmup, seed=config.seed,
+        val_sampler=config.val_sampler, num_eval_files=config.num_eval_files, downmix=config.downmix, **extra,
     )
 
 

@@ -25,6 +25,9 @@ class TrainSettings:
         stage: ``dsm`` (stage 1), ``crp`` (stage 2) or ``predictive`` (baseline).
         lr: Adam learning rate.
         ema_decay: EMA decay.
+        ema_warmup: the torch-ema warm-up of the decay (``min(decay, (1 + n) / (10 + n))``, the reference's);
+            ``False`` uses ``ema_decay`` from the first update, so the EMA starts as a long average anchored at its
+            starting weights (for fine-tuning from an export, whose weights already are an average).
         seed: seed of everything random in training (crops, noise, t, N, t_start).
         crp_steps: CRP reverse steps N, drawn uniformly (inclusive) per batch from this range.
         crp_t_start: CRP start time t_rsp, drawn uniformly per batch from this range.
@@ -42,6 +45,7 @@ class TrainSettings:
     stage: Stage
     lr: float
     ema_decay: float = 0.999
+    ema_warmup: bool = True
     seed: int = 0
     crp_steps: tuple[int, int] = (CRP_SPEC.steps, CRP_SPEC.steps)
     crp_t_start: tuple[float, float] = (CRP_SPEC.t_start, CRP_SPEC.t_start)  # type: ignore[assignment]
