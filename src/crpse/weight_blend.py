@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from crpse.bf16_record import BF16_COST_KEY
-from crpse.checkpoint import FORMAT, CheckpointError, load_model, read_checkpoint, save_model
+from crpse.checkpoint import FORMAT, CheckpointError, model_from_checkpoint, read_checkpoint, save_model
 from crpse.validated_region import REGION_KEY
 
 #: how far the weights may sum from 1
@@ -90,7 +90,8 @@ def blend_checkpoints(
     from crpse.assets import resolve_model
 
     paths = [resolve_model(source) for source in sources]
-    models = [load_model(path, ema=True) for path in paths]
+    contents = [read_checkpoint(path) for path in paths]  # each file read once: its weights and its metadata
+    models = [model_from_checkpoint(data, ema=True, path=path) for data, path in zip(contents, paths, strict=True)]
     config = models[0].config.to_dict()
     for source, model in zip(sources[1:], models[1:], strict=True):
         if model.config.to_dict() != config:
@@ -99,8 +100,8 @@ def blend_checkpoints(
     target = models[0]
     target.load_state_dict(blended)
     provenance = [
-        {"source": str(source), "weight": float(weight), "source_extra": _own_extra(read_checkpoint(path))}
-        for source, path, weight in zip(sources, paths, weights, strict=True)
+        {"source": str(source), "weight": float(weight), "source_extra": _own_extra(data)}
+        for source, data, weight in zip(sources, contents, weights, strict=True)
     ]
     return save_model(destination, target, extra={"blend": provenance})
 
