@@ -180,8 +180,7 @@ def _add_stage_options(parser: argparse.ArgumentParser, stage: str) -> None:
 
     optim = parser.add_argument_group("optimisation")
     add(optim, "--lr", type=float, help="Adam learning rate")
-    add(optim, "--ema-decay", type=float, metavar="D",
-        help="EMA decay (reached after torch-ema's warm-up, or from the first update with --no-ema-warmup)")
+    add(optim, "--ema-decay", type=float, metavar="D", help="EMA decay (after a warm-up unless --no-ema-warmup)")
     add(optim, "--ema-warmup", action=argparse.BooleanOptionalAction,
         help="the torch-ema warm-up of the decay, as the reference; --no-ema-warmup uses --ema-decay from the first "
         "update (fine-tuning an export, whose weights already are an average: BENCHMARKS.md 26.4)")
