@@ -13,13 +13,22 @@
 # larger BATCH (e.g. 128) first; the model was still learning (23.4: an hour of CPU fine-tuning on the whole
 # 20-hour train split raised every valid/ metric), so more steps and more of the corpus pay before a wider network.
 #
+# DSM_TIME=DD:HH:MM:SS trains a new network from scratch instead (BENCHMARKS.md 27: the shipped `tiny` has plateaued
+# on CPU fine-tuning; wider deep levels cost ~4 % per call): DSM for DSM_TIME, then the same multi-N CRP stage from the
+# DSM run's raw weights (the official stage 2) for TRAIN_TIME; NET sets the network (default: `tiny` with ch_mult
+# 1,2,2,4,4,8,8, 5.4 M parameters: a 21 MB checkpoint and as much again for its ONNX graph; `--ch-mult 1,2,2,4,4,4,4`
+# has 2.4 M) and INIT is not used. Keep DSM_TIME + TRAIN_TIME + start-up within the lease, e.g. DSM_TIME=00:00:04:00
+# TRAIN_TIME=00:00:05:00 BATCH=64 (untried on a GPU; checked end to end on the CPU with the local dry run above plus
+# DSM_TIME=00:00:00:45 TRAIN_TIME=00:00:00:45 DATA=CORPUS: 27 DSM steps, then 23 CRP steps from their raw weights).
+#
 # The GPU machine had Python 3.12 with torch and Lightning but no pesq (no cp312 wheel, and it cannot build one);
 # with --num-eval-files 0 crpse train no longer asks for it (the 2026-11-30 run put a placeholder module on the path
 # instead, before that check was narrowed).
 set -u
 OUT=${OUT:?}; PACK=${PACK:?}; ACCEL=${ACCEL:-gpu}; BATCH=${BATCH:-32}; TRAIN_TIME=${TRAIN_TIME:-00:00:07:45}
 SNAP_S=${SNAP_S:-70}; WORKERS=${WORKERS:-12}; PY=${PY:-python3}; DATA=${DATA:-/tmp/d17}; RUN=${RUN:-/tmp/run17}
-INIT=${INIT:?the checkpoint to start from}
+DSM_TIME=${DSM_TIME:-}; NET=${NET:---backbone tiny --ch-mult 1,2,2,4,4,8,8}
+[ -n "$DSM_TIME" ] || INIT=${INIT:?the checkpoint to start from (or DSM_TIME for a new network)}
 exec > >(tee -a "$OUT/train17.log") 2>&1
 date -u; nproc; $PY -V; nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null
 $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
@@ -28,12 +37,24 @@ t0=$(date +%s)
 [ -d "$DATA/train" ] || $PY benchmarks/default_model/unpack_pack.py "$PACK" "$DATA" --jobs 16 || exit 3
 echo "unpack: $(( $(date +%s) - t0 )) s"
 rm -rf "$RUN"
+init_options=(--init "${INIT:-}")
+if [ -n "$DSM_TIME" ]; then  # stage 1 of a new network; its checkpoints are not snapshotted
+    rm -rf "$RUN-dsm"
+    # shellcheck disable=SC2086  # NET is a list of options
+    $PY -m crpse train dsm $NET --data-dir "$DATA" --batch-size "$BATCH" --num-frames 256 \
+      --num-workers "$WORKERS" --val-every 0 --num-eval-files 0 --checkpoint-every 100 --lr 3e-4 \
+      --run-dir "$RUN-dsm" --max-time "$DSM_TIME" --accelerator "$ACCEL" --devices 1 --precision 32-true \
+      --log-every 20 --seed 17 || exit 4
+    echo "dsm: done after $(( $(date +%s) - t0 )) s"
+    cp "$RUN-dsm/checkpoints/last.ckpt" "$OUT/dsm_last.ckpt"
+    init_options=(--init "$RUN-dsm/checkpoints/last.ckpt" --init-weights raw)
+fi
 ( n=0; while sleep "$SNAP_S"; do n=$((n+1)); f=$RUN/checkpoints/last.ckpt
     [ -f "$f" ] && cp "$f" "$OUT/snap_$(printf %02d $n).ckpt" && echo "snapshot $n at $(( $(date +%s) - t0 )) s"
     ls "$OUT"/snap_*.ckpt 2>/dev/null | head -n -5 | xargs -r rm -f
   done ) &
 snap=$!
-$PY -m crpse train crp --init "$INIT" --data-dir "$DATA" --batch-size "$BATCH" --num-frames 256 \
+$PY -m crpse train crp "${init_options[@]}" --data-dir "$DATA" --batch-size "$BATCH" --num-frames 256 \
   --num-workers "$WORKERS" --val-loss-batches 2 --val-every 400 --num-eval-files 0 --checkpoint-every 100 \
   --val-sampler model --lr 3e-4 --ema-decay 0.99 --run-dir "$RUN" --max-time "$TRAIN_TIME" \
   --steps 1..5 --t-start 0.3 --grad-step last --steps-weighting cost --inference-steps 1 --inference-t-start 0.3 \
