@@ -11,6 +11,9 @@
 # blended half and half with the model it started from (ship.sh BLEND=0.5) it did not. That default came from
 # `--num-frames 512 --batch-size 4 --lr 5e-5 --seed 23`, snapshot 3. Adding --no-ema-warmup (26.4) anchors the EMA at
 # the start during training instead (smaller gain in 275 steps, no trade).
+# Section 27: from the current default, 6.1 s crops (--num-frames 768 --batch-size 3 --ema-decay 0.998
+# --no-ema-warmup) and then only the pairs below 5 dB SNR gained nothing on valid/ in 225 steps each, blended or not:
+# the `tiny` network has plateaued here; train_gpu.sh DSM_TIME=... trains a wider one on a GPU.
 #
 #   CORPUS=~/corpora/corpus20 RUN=~/runs/ft18 SNAPS=~/runs/ft18_snaps TRAIN_TIME=00:01:05:00 \
 #       bash benchmarks/default_model/finetune_cpu.sh [extra crpse train options]
