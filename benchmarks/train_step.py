@@ -24,6 +24,7 @@ import time
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", default="ncsnpp", choices=["tiny", "ncsnpp_m", "ncsnpp"])
+    parser.add_argument("--ch-mult", default=None, help="override of the channel multipliers, e.g. 1,2,2,4,4,8,8")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--frames", type=int, default=256)
@@ -37,12 +38,13 @@ def main() -> None:
     import torch
 
     from crpse.losses import dsm_loss
+    from crpse.nn.ncsnpp import named_config
     from crpse.score_model import build_model
     from crpse.training.ema import ExponentialMovingAverage
 
     torch.set_num_threads(args.threads)
-
-    model = build_model(args.backbone, seed=0).train()
+    overrides = {} if args.ch_mult is None else {"ch_mult": tuple(int(m) for m in args.ch_mult.split(","))}
+    model = build_model(named_config(args.backbone, **overrides), seed=0).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     ema = ExponentialMovingAverage(model, 0.999)
     generator = torch.Generator().manual_seed(0)
@@ -74,6 +76,7 @@ def main() -> None:
 
     print(json.dumps({
         "backbone": args.backbone,
+        "ch_mult": list(model.dnn.config.ch_mult),
         "parameters": model.num_parameters(),
         "batch": args.batch,
         "frames": args.frames,
