@@ -1,8 +1,8 @@
 #!/bin/bash
 # The default model's GPU run (MODEL_CARD.md, "Training commands"), as one command on a lent GPU machine:
 # unpack the Opus pack (make_pack.py), then multi-N CRP fine-tuning of the previous bundled model (CRP N = 1 at
-# t = 0.3) for TRAIN_TIME; run/checkpoints/last.ckpt is copied to $OUT every SNAP_S seconds (the newest 5 kept) and
-# at the end, for the choice on valid/ on the host.
+# t = 0.3) for TRAIN_TIME; run/checkpoints/last.ckpt is brought back to $OUT every SNAP_S seconds (the newest kept) and
+# at the end, for the choice on valid/ on the host (EMA-only exports; see bring_back below).
 #
 #   OUT=/tmp/out PACK=/path/to/pack INIT=prev.ckpt bash benchmarks/default_model/train_gpu.sh
 #   (prev.ckpt, the model it started from: git show 9d13213:src/crpse/assets/default.ckpt > prev.ckpt)
@@ -19,7 +19,8 @@
 # 1,2,2,4,4,8,8, 5.4 M parameters: a 21 MB checkpoint and as much again for its ONNX graph; `--ch-mult 1,2,2,4,4,4,4`
 # has 2.4 M) and INIT is not used. Keep DSM_TIME + TRAIN_TIME + start-up within the lease, e.g. DSM_TIME=00:00:04:00
 # TRAIN_TIME=00:00:05:00 BATCH=64 (untried on a GPU; checked end to end on the CPU with the local dry run above plus
-# DSM_TIME=00:00:00:45 TRAIN_TIME=00:00:00:45 DATA=CORPUS: 27 DSM steps, then 23 CRP steps from their raw weights).
+# DSM_TIME=00:00:00:30 TRAIN_TIME=00:00:01:30 DATA=CORPUS: DSM, then CRP from its raw weights; the 21 MB final export
+# came back as two parts that `cat` joined into a checkpoint of the 5.37 M-parameter network).
 #
 # The GPU machine had Python 3.12 with torch and Lightning but no pesq (no cp312 wheel, and it cannot build one);
 # with --num-eval-files 0 crpse train no longer asks for it (the 2026-11-30 run put a placeholder module on the path
@@ -46,12 +47,23 @@ if [ -n "$DSM_TIME" ]; then  # stage 1 of a new network; its checkpoints are not
       --run-dir "$RUN-dsm" --max-time "$DSM_TIME" --accelerator "$ACCEL" --devices 1 --precision 32-true \
       --log-every 20 --seed 17 || exit 4
     echo "dsm: done after $(( $(date +%s) - t0 )) s"
-    cp "$RUN-dsm/checkpoints/last.ckpt" "$OUT/dsm_last.ckpt"
     init_options=(--init "$RUN-dsm/checkpoints/last.ckpt" --init-weights raw)
 fi
-( n=0; while sleep "$SNAP_S"; do n=$((n+1)); f=$RUN/checkpoints/last.ckpt
-    [ -f "$f" ] && cp "$f" "$OUT/snap_$(printf %02d $n).ckpt" && echo "snapshot $n at $(( $(date +%s) - t0 )) s"
-    ls "$OUT"/snap_*.ckpt 2>/dev/null | head -n -5 | xargs -r rm -f
+# what comes back from the device: at most 8 files of at most 16 MiB (the device tool's limits), so the checkpoints
+# travel as EMA-only exports (crpse.checkpoint.export_model), split into 15 MiB parts where larger (a 5.4 M-parameter
+# export is 21 MB; on the host: cat NAME.ckpt.part-* > NAME.ckpt); with the log and metrics.csv that leaves room for
+# the final export and the newest snapshots: 5 of one part each, 2 of two parts.
+bring_back() {  # bring_back TRAINING_CHECKPOINT NAME: $OUT/NAME.ckpt, or its parts
+    cp "$1" "$RUN.copy" && $PY -c "import sys; from crpse.checkpoint import export_model; \
+export_model(sys.argv[1], sys.argv[2])" "$RUN.copy" "$OUT/$2.ckpt" || return 1
+    if [ "$(stat -c %s "$OUT/$2.ckpt")" -gt $((15 * 1024 * 1024)) ]; then
+        split -b 15m "$OUT/$2.ckpt" "$OUT/$2.ckpt.part-" && rm "$OUT/$2.ckpt"
+    fi
+}
+( n=0; while sleep "$SNAP_S"; do n=$((n+1)); name=snap_$(printf %02d $n); f=$RUN/checkpoints/last.ckpt
+    [ -f "$f" ] && bring_back "$f" "$name" && echo "snapshot $n at $(( $(date +%s) - t0 )) s" || continue
+    parts=$(ls "$OUT/$name".ckpt* | wc -l); keep=$(( (6 - parts) / parts ))
+    ls "$OUT"/snap_*.ckpt* | sed 's/\.ckpt.*//' | sort -u | head -n -"$keep" | while read -r old; do rm -f "$old".ckpt*; done
   done ) &
 snap=$!
 $PY -m crpse train crp "${init_options[@]}" --data-dir "$DATA" --batch-size "$BATCH" --num-frames 256 \
@@ -62,6 +74,6 @@ $PY -m crpse train crp "${init_options[@]}" --data-dir "$DATA" --batch-size "$BA
 rc=$?
 kill $snap
 echo "train rc=$rc after $(( $(date +%s) - t0 )) s"
-cp "$RUN/checkpoints/last.ckpt" "$OUT/final.ckpt"
+bring_back "$RUN/checkpoints/last.ckpt" final
 cp "$(ls "$RUN"/logs/*/*/metrics.csv | head -1)" "$OUT/metrics.csv"
 date -u
