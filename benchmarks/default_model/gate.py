@@ -12,19 +12,19 @@ With several candidates each gets a line, and the exit status is 0 when any of t
 from __future__ import annotations
 
 import argparse
-import csv
+import math
 import sys
 from pathlib import Path
 
+from crpse.bench.quality import read_rows
 from crpse.bench.stats import paired_bootstrap
 
 METRICS = ("pesq", "estoi", "si_sdr")
 
 
 def read_cell(path: Path) -> dict[str, dict[str, float]]:
-    """File name -> {metric: score} of one cell CSV."""
-    with open(path, newline="") as handle:
-        return {row["name"]: {m: float(row[m]) for m in METRICS} for row in csv.DictReader(handle)}
+    """File name -> {metric: score} of one cell CSV (an empty score is NaN: paired_bootstrap leaves the file out)."""
+    return {row["name"]: {m: math.nan if row[m] is None else row[m] for m in METRICS} for row in read_rows(path)}
 
 
 def compare(reference: Path, candidate: Path) -> tuple[bool, str]:

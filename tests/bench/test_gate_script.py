@@ -16,7 +16,7 @@ def gate() -> ModuleType:
 
 
 def cell(path: Path, rows: dict[str, tuple[float, float, float]]) -> Path:
-    lines = ["name,pesq,estoi,si_sdr,extra"] + [f"{n},{p},{e},{s},x" for n, (p, e, s) in rows.items()]
+    lines = ["name,setting,pesq,estoi,si_sdr"] + [f"{n},reverse:1:t=0.3,{p},{e},{s}" for n, (p, e, s) in rows.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
