@@ -22,6 +22,10 @@
 # DSM_TIME=00:00:00:30 TRAIN_TIME=00:00:01:30 DATA=CORPUS: DSM, then CRP from its raw weights; the 21 MB final export
 # came back as two parts that `cat` joined into a checkpoint of the 5.37 M-parameter network).
 #
+# WIDEN=1,2,2,4,4,4,4 widens INIT first (crpse.widen: more channels at the deep levels, the same outputs at the start;
+# BENCHMARKS.md 28), so the lease goes to CRP training of a wider network that starts where the default stands,
+# instead of to a DSM stage from scratch.
+#
 # The GPU machine had Python 3.12 with torch and Lightning but no pesq (no cp312 wheel, and it cannot build one);
 # with --num-eval-files 0 crpse train no longer asks for it (the 2026-11-30 run put a placeholder module on the path
 # instead, before that check was narrowed).
@@ -38,6 +42,12 @@ t0=$(date +%s)
 [ -d "$DATA/train" ] || $PY benchmarks/default_model/unpack_pack.py "$PACK" "$DATA" --jobs 16 || exit 3
 echo "unpack: $(( $(date +%s) - t0 )) s"
 rm -rf "$RUN"
+if [ -n "${WIDEN:-}" ] && [ -z "$DSM_TIME" ]; then
+    $PY -c "import sys; from crpse.widen import widen_checkpoint; \
+widen_checkpoint(sys.argv[1], sys.argv[2], [int(m) for m in sys.argv[3].split(',')], seed=17)" \
+      "$INIT" "$RUN-wide.ckpt" "$WIDEN" || exit 5
+    INIT=$RUN-wide.ckpt; echo "widened to ch_mult $WIDEN"
+fi
 init_options=(--init "${INIT:-}")
 if [ -n "$DSM_TIME" ]; then  # stage 1 of a new network; its checkpoints are not snapshotted
     rm -rf "$RUN-dsm"

@@ -271,8 +271,11 @@ def widen_checkpoint(
     """Write ``source``'s EMA weights (the ones inference uses) widened to ``ch_mult`` as an export-style checkpoint.
 
     The new checkpoint records its origin under ``extra["widened_from"]``; a source's validated region and bf16 record
-    belong to its own weights and are not carried over.
+    belong to its own weights and are not carried over. ``source`` may name a bundled model (``"default"``).
     """
+    from crpse.assets import resolve_model
+
+    source = resolve_model(source)
     data = read_checkpoint(source)
     model = model_from_checkpoint(data, ema=True, path=source)
     wide = widen_model(model, ch_mult, seed=seed, allow_inexact=allow_inexact)
