@@ -14,6 +14,9 @@
 # Section 27: from the current default, 6.1 s crops (--num-frames 768 --batch-size 3 --ema-decay 0.998
 # --no-ema-warmup) and then only the pairs below 5 dB SNR gained nothing on valid/ in 225 steps each, blended or not:
 # the `tiny` network has plateaued here; train_gpu.sh DSM_TIME=... trains a wider one on a GPU.
+# Section 28: widened first (crpse.widen, ch_mult 1,2,2,4,4,4,4, the same outputs), one hour of the same recipe at
+# --lr 1e-4 passed the gate with every metric rising at each snapshot (INIT=wide4.ckpt ... --num-frames 768
+# --batch-size 3 --lr 1e-4 --seed 41 --no-ema-warmup --ema-decay 0.998); that is the shipped default since then.
 #
 #   CORPUS=~/corpora/corpus20 RUN=~/runs/ft18 SNAPS=~/runs/ft18_snaps TRAIN_TIME=00:01:05:00 \
 #       bash benchmarks/default_model/finetune_cpu.sh [extra crpse train options]
