@@ -199,9 +199,14 @@ def is_score_model(model: object) -> TypeGuard[ScoreModel]:
     return not isinstance(model, PredictiveModel) and hasattr(model, "sde")
 
 
-def model_from_config(config: ModelConfig) -> Model:
-    """Instantiate the right model class for ``config.kind`` (randomly initialised)."""
-    return ScoreModel(config) if config.kind == "score" else PredictiveModel(config)
+def model_from_config(config: ModelConfig, seed: int | None = None) -> Model:
+    """Instantiate the right model class for ``config.kind`` (randomly initialised; ``seed``: its initialisation's
+    seed, drawn from a private generator state, ``None``: the global RNG)."""
+    if seed is None:
+        return ScoreModel(config) if config.kind == "score" else PredictiveModel(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return model_from_config(config)
 
 
 def build_model(
@@ -236,8 +241,4 @@ def build_model(
         stage="untrained",
         inference=inference or (CRP_SPEC if kind == "score" else PREDICTIVE_SPEC),
     )
-    if seed is None:
-        return model_from_config(config)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return model_from_config(config)
+    return model_from_config(config, seed)

@@ -82,7 +82,7 @@ def _module_layouts(old: NCSNppConfig, new: NCSNppConfig) -> Iterator[_Slot]:
                 yield _Slot("attention", current, current)
             skips.append(current)
         if level != levels - 1:
-            yield _Slot("resblock_resample", current, current)
+            yield _Slot("resblock", current, current)  # down-sampling
             if new.progressive_input == "input_skip":
                 yield _Slot("combine", _part(channels, channels), current)
             skips.append(current)
@@ -101,7 +101,7 @@ def _module_layouts(old: NCSNppConfig, new: NCSNppConfig) -> Iterator[_Slot]:
             yield _Slot("norm", current, current)
             yield _Slot("conv_out", current, _part(channels, channels))
         if level != 0:
-            yield _Slot("resblock_resample", current, current)
+            yield _Slot("resblock", current, current)  # up-sampling
     if new.progressive != "output_skip":
         yield _Slot("norm", current, current)
         yield _Slot("conv_out", current, _part(channels, channels))
@@ -120,11 +120,11 @@ def _widths(layout: Layout) -> tuple[int, int]:
     return sum(old for old, _ in layout), sum(new for _, new in layout)
 
 
-def _check_norm(norm: nn.GroupNorm, layout: Layout, name: str, problems: list[str]) -> None:
-    """Record why ``norm`` (of the wider network) would mix new channels into old channels' statistics, if it does."""
+def _check_norm(new: nn.GroupNorm, old: nn.GroupNorm, layout: Layout, name: str, problems: list[str]) -> None:
+    """Record why ``new`` (``old`` widened) would mix new channels into old channels' statistics, if it does."""
     old_width, new_width = _widths(layout)
-    old_size = old_width // min(old_width // 4, 32)
-    new_size = new_width // norm.num_groups
+    old_size = old_width // old.num_groups
+    new_size = new_width // new.num_groups
     offsets = [0]
     for _, new in layout:
         offsets.append(offsets[-1] + new)
@@ -158,8 +158,8 @@ def _embed_conv(new: nn.Conv2d, old: nn.Conv2d, inputs: Layout, outputs: Layout)
 
 def _embed_norm(new: nn.GroupNorm, old: nn.GroupNorm, layout: Layout) -> None:
     positions = _old_positions(layout)
-    new.weight.data.index_copy_(0, positions, old.weight.data)
-    new.bias.data.index_copy_(0, positions, old.bias.data)
+    _embed(new.weight.data, old.weight.data, positions)
+    _embed(new.bias.data, old.bias.data, positions)
 
 
 def _embed_resblock(new: nn.Module, old: nn.Module, inputs: Layout, outputs: Layout) -> None:
@@ -179,11 +179,10 @@ def _embed_resblock(new: nn.Module, old: nn.Module, inputs: Layout, outputs: Lay
             )
         _embed_conv(new.Conv_2, old.Conv_2, inputs, outputs)
     elif hasattr(new, "Conv_2"):  # the old block's shortcut was the identity
-        identity = nn.Conv2d(_widths(inputs)[0], _widths(outputs)[0], 1)
-        with torch.no_grad():
-            identity.weight.copy_(torch.eye(_widths(outputs)[0])[:, :, None, None])
-            identity.bias.zero_()
-        _embed_conv(new.Conv_2, identity, inputs, outputs)
+        width = _widths(outputs)[0]
+        out_pos = _old_positions(outputs)
+        _embed(new.Conv_2.weight.data, torch.eye(width)[:, :, None, None], out_pos, _old_positions(inputs))
+        _embed(new.Conv_2.bias.data, torch.zeros(width), out_pos)
 
 
 def _embed_attention(new: nn.Module, old: nn.Module, layout: Layout) -> None:
@@ -227,9 +226,7 @@ def widen_model(model: Model, ch_mult: Sequence[int], seed: int = 0, allow_inexa
     if old_cfg.progressive_combine != "sum":
         raise ValueError("only progressive_combine='sum' networks can be widened")
     new_cfg = replace(old_cfg, ch_mult=ch_mult)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        wide = model_from_config(replace(model.config, backbone=new_cfg))
+    wide = model_from_config(replace(model.config, backbone=new_cfg), seed=seed)
     old_modules = list(model.dnn.all_modules)
     new_modules = list(wide.dnn.all_modules)
     slots = list(_module_layouts(old_cfg, new_cfg))
@@ -247,14 +244,14 @@ def widen_model(model: Model, ch_mult: Sequence[int], seed: int = 0, allow_inexa
             elif slot.kind == "combine":
                 _embed_conv(new.Conv_0, old.Conv_0, slot.inputs, slot.outputs)
             elif slot.kind == "norm":
-                _check_norm(new, slot.inputs, name, problems)
+                _check_norm(new, old, slot.inputs, name, problems)
                 _embed_norm(new, old, slot.inputs)
             elif slot.kind == "attention":
-                _check_norm(new.GroupNorm_0, slot.inputs, f"{name}.GroupNorm_0", problems)
+                _check_norm(new.GroupNorm_0, old.GroupNorm_0, slot.inputs, f"{name}.GroupNorm_0", problems)
                 _embed_attention(new, old, slot.inputs)
-            else:  # resblock, resblock_resample
-                _check_norm(new.GroupNorm_0, slot.inputs, f"{name}.GroupNorm_0", problems)
-                _check_norm(new.GroupNorm_1, slot.outputs, f"{name}.GroupNorm_1", problems)
+            else:  # resblock
+                _check_norm(new.GroupNorm_0, old.GroupNorm_0, slot.inputs, f"{name}.GroupNorm_0", problems)
+                _check_norm(new.GroupNorm_1, old.GroupNorm_1, slot.outputs, f"{name}.GroupNorm_1", problems)
                 _embed_resblock(new, old, slot.inputs, slot.outputs)
     if problems and not allow_inexact:
         raise ValueError(
