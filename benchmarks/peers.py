@@ -247,6 +247,17 @@ def speed_summary(runs: dict[str, list[tuple]], seconds: float) -> list[dict]:
     return rows
 
 
+def _byte_compile_crpse() -> None:
+    """Byte-compile crpse's modules where they are imported from. `pip install` compiles a package, so the peers in
+    their venv start from ``.pyc`` files; an editable checkout under ``PYTHONDONTWRITEBYTECODE`` would otherwise
+    compile crpse from source in every timed process (0.1-0.2 s of its start, BENCHMARKS.md section 29)."""
+    import compileall
+
+    import crpse
+
+    compileall.compile_dir(str(Path(crpse.__file__).parent), quiet=1)
+
+
 def run_speed(args: argparse.Namespace, python: Path, noisy_dir: Path) -> dict:
     """The ``--speed`` part: the input file, the interleaved runs, the summary rows and the machine."""
     from crpse.bench.speed import cpu_flags
@@ -258,6 +269,7 @@ def run_speed(args: argparse.Namespace, python: Path, noisy_dir: Path) -> dict:
                           "--model", args.model, "--overwrite", "-q"]}
     commands.update({peer: [str(python), str(WORKER), peer, str(source.parent), str(folder / peer)] for peer in PEERS})
     threads = [int(n) for n in args.speed_threads.split(",")]
+    _byte_compile_crpse()
     load_before = os.getloadavg()
     runs = time_commands(commands, threads, args.speed_repeats)
     model, isa = cpu_flags()

@@ -159,3 +159,23 @@ def test_ctrl_c_during_data_synth_leaves_no_partial_corpus(tmp_path: Path) -> No
     assert status == 130
     assert err.splitlines()[-1] == "crpse: interrupted" and "Traceback" not in err  # (plus source warnings)
     assert not out.exists()
+
+
+def test_console_exits_with_mains_status_and_freezes_the_collector_only_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from crpse import cli
+
+    before = gc.get_freeze_count()
+    assert cli.main(["models"]) == 0 and gc.get_freeze_count() == before
+    frozen: list[bool] = []
+    monkeypatch.setattr(cli.gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.console()
+    assert exit_info.value.code == 3 and frozen == [True]
+    bad = subprocess.run([sys.executable, "-m", "crpse", "enhance", "/no/such/file.wav", "-o", "/tmp/x"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "/no/such/file.wav" in bad.stderr

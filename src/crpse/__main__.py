@@ -1,7 +1,5 @@
 """``python -m crpse`` runs the command line."""
 
-import sys
+from crpse.cli import console
 
-from crpse.cli import main
-
-sys.exit(main())
+console()

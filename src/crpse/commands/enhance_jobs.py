@@ -54,15 +54,17 @@ class Setup:
 
 
 def build_enhancer(options: dict[str, Any]) -> tuple[Any, list[str]]:
-    """``Enhancer(**options)`` and the one-line texts of the sampler-setting warnings it gave.
+    """``Enhancer(**options)``, built in the CLI's start-up context (:func:`crpse.commands.process.start_up`), and the
+    one-line texts of the sampler-setting warnings it gave.
 
     Raises:
         OSError, ValueError, TypeError, RuntimeError: invalid model or settings.
     """
+    from crpse.commands.process import start_up
     from crpse.enhancer import Enhancer
     from crpse.sampler_setting import SamplerSettingWarning
 
-    with warnings.catch_warnings(record=True) as caught:
+    with start_up(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SamplerSettingWarning)
         enhancer = Enhancer(**options)
     return enhancer, [one_line(w.message) for w in caught]  # type: ignore[arg-type]
